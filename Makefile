@@ -1,0 +1,50 @@
+# Everything a newcomer needs: `make run` (local platform) and `make test`.
+# Both create the virtualenv with the pinned packages on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+SAM_VERSION := 1.170.0
+# `sam build` needs the Lambda runtime's interpreter (python3.12) on PATH.
+PY312_DIR := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys,os;print(os.path.dirname(sys.executable))' 2>/dev/null || ls -d /root/.pyenv/versions/3.12*/bin 2>/dev/null | tail -n1)
+
+export AWS_DEFAULT_REGION ?= eu-west-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: venv test lint unit run sam-build lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt layers/common/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml
+
+test: lint
+	$(BIN)/pytest
+
+run: venv
+	@echo "The local stack (issue 'make run') is not built yet: see README.md, 'Local development'."
+	@exit 2
+
+# CI also proves the template builds. SAM lives in its own virtualenv: its pins differ from ours.
+sam-build:
+	test -x $(SAM_VENV)/bin/sam || ($(PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION))
+	test -n "$(PY312_DIR)" || (echo "python3.12 is needed by sam build" && exit 1)
+	PATH="$(PY312_DIR):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+
+# Re-resolve the lock from requirements-dev.in.
+lock:
+	rm -rf /tmp/wabot-lock && $(PYTHON) -m venv /tmp/wabot-lock
+	/tmp/wabot-lock/bin/pip install --quiet -r requirements-dev.in
+	/tmp/wabot-lock/bin/pip freeze --exclude-editable > requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Local development stack: runs the platform without Docker, from what template.yaml declares."""

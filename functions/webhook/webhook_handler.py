@@ -1,0 +1,153 @@
+"""Lambda handler of the WhatsApp webhook (HTTP API, payload 2.0).
+
+GET  /webhook/{tenant_id}/{instance_id}  Meta's verification handshake
+POST /webhook/{tenant_id}/{instance_id}  notifications: verified, then queued; 200 only once queued
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import cache
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+from wabot import aws
+from wabot.errors import NotFoundError, QueueSendError, TenantContextError
+from wabot.queue import EventPublisher
+from wabot.repositories.activity import ActivityLog
+from wabot.repositories.instances import InstanceRegistry, InstanceRepository
+from wabot.repositories.secrets import SecretStore
+from wabot.settings import WebhookSettings
+from wabot.tenancy import TenantContext, require_instance_id
+from webhook_ingress import (
+    InvalidPayload,
+    PayloadTooLarge,
+    SignatureRejected,
+    VerificationFailed,
+    WebhookIngress,
+)
+
+logger = Logger(service="webhook")
+app = APIGatewayHttpResolver()
+
+ROUTE = "/webhook/<tenant_id>/<instance_id>"
+
+
+@cache
+def ingress() -> WebhookIngress:
+    """Built once per execution environment (clients and caches live as long as it does)."""
+    settings = WebhookSettings.from_env()
+    dynamodb = aws.client("dynamodb")
+    return WebhookIngress(
+        registry=InstanceRegistry(InstanceRepository(dynamodb, settings.app_table), settings.instance_cache_seconds),
+        secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
+        publisher=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
+        activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
+        max_body_bytes=settings.max_body_bytes,
+        logger=logger,
+    )
+
+
+def _route_target(tenant_id: str, instance_id: str) -> tuple[TenantContext, str]:
+    """The tenant comes from the path and is confirmed by our own registry (unknown: 404)."""
+    tenant = TenantContext(tenant_id)
+    require_instance_id(instance_id)
+    logger.append_keys(tenant_id=tenant_id, instance_id=instance_id)
+    return tenant, instance_id
+
+
+def _json(status: int, message: str) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
+
+
+def _raw_body() -> bytes:
+    """The exact bytes Meta signed: base64 bodies decoded, text bodies re-encoded as UTF-8."""
+    event = app.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        return base64.b64decode(body, validate=True)
+    return body.encode("utf-8")
+
+
+@app.get(ROUTE)
+def verify(tenant_id: str, instance_id: str) -> Response:
+    tenant, instance_id = _route_target(tenant_id, instance_id)
+    query = app.current_event
+    challenge = ingress().verify_subscription(
+        tenant,
+        instance_id,
+        mode=query.get_query_string_value("hub.mode"),
+        token=query.get_query_string_value("hub.verify_token"),
+        challenge=query.get_query_string_value("hub.challenge"),
+    )
+    return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body=challenge)
+
+
+@app.post(ROUTE)
+def receive(tenant_id: str, instance_id: str) -> Response:
+    tenant, instance_id = _route_target(tenant_id, instance_id)
+    try:
+        raw = _raw_body()
+    except (binascii.Error, ValueError):
+        return _json(400, "body is not valid base64")
+    request_id = app.current_event.request_context.request_id or "unknown"
+    logger.append_keys(request_id=request_id)
+    notification = ingress().receive(
+        tenant,
+        instance_id,
+        raw_body=raw,
+        signature=app.current_event.headers.get("x-hub-signature-256"),  # case-insensitive
+        request_id=request_id,
+    )
+    logger.info(
+        "webhook accepted",
+        extra={"messages": notification.message_count, "statuses": notification.status_count},
+    )
+    return _json(200, "ok")
+
+
+@app.exception_handler(TenantContextError)
+@app.exception_handler(NotFoundError)
+def _not_found(_: Exception) -> Response:
+    return _json(404, "not found")
+
+
+@app.exception_handler(VerificationFailed)
+def _forbidden(_: Exception) -> Response:
+    return Response(status_code=403, content_type=content_types.TEXT_PLAIN, body="Forbidden")
+
+
+@app.exception_handler(SignatureRejected)
+def _unauthorized(exc: SignatureRejected) -> Response:
+    logger.warning("webhook rejected", extra={"reason": exc.reason})
+    return _json(401, "invalid signature")
+
+
+@app.exception_handler(PayloadTooLarge)
+def _too_large(_: Exception) -> Response:
+    return _json(413, "payload too large")
+
+
+@app.exception_handler(InvalidPayload)
+def _bad_request(_: Exception) -> Response:
+    return _json(400, "body is not a JSON webhook notification")
+
+
+@app.exception_handler(QueueSendError)
+def _queue_failed(exc: QueueSendError) -> Response:
+    # Meta retries non-2xx for up to 7 days; dedup makes the retry safe.
+    logger.error("queueing failed, asking Meta to retry", extra={"error": str(exc)})
+    return _json(503, "temporarily unavailable, retry later")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unexpected error, asking Meta to retry", extra={"error_type": type(exc).__name__})
+    return _json(500, "internal error")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Shared code of the WhatsApp bot platform: models, tenancy, data access, WhatsApp client."""

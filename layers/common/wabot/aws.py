@@ -1,0 +1,29 @@
+"""AWS clients, created once per execution environment and shared by every module.
+
+boto3 honours AWS_ENDPOINT_URL, which is how the local stack points every client at moto.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Short timeouts and standard retries: a Lambda must fail while there is time left to retry.
+_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"max_attempts": 3, "mode": "standard"},
+)
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)
+
+
+def reset_clients() -> None:
+    """Forget every client (tests that start a new AWS mock call this)."""
+    client.cache_clear()

@@ -1,0 +1,1 @@
+"""Pydantic models for every boundary: webhook payloads, queue messages, configs."""

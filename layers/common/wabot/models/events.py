@@ -1,0 +1,63 @@
+"""The queue message contract: one normalized inbound event per WhatsApp message or status.
+
+The webhook writes these to the inbound FIFO queue; the funnel (and through it the LLM worker)
+reads them. The tenant travels inside every event: consumers never infer it from anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wabot.tenancy import SLUG_PATTERN
+
+EVENT_SCHEMA_VERSION = 1
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+class InboundEvent(BaseModel):
+    """A message the user sent (`kind="message"`) or a status of one we sent (`kind="status"`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    kind: Literal["message", "status"]
+    tenant_id: str = Field(pattern=SLUG_PATTERN)
+    instance_id: str = Field(pattern=SLUG_PATTERN)
+    config_version: int = Field(ge=0, description="instance config version the webhook saw")
+    phone_number_id: str
+    waba_id: str | None = None
+    # Who: the business-scoped user id when there is one, else the phone number.
+    user_key: str = Field(min_length=1)
+    user_id: str | None = Field(default=None, description="business-scoped user id (BSUID)")
+    phone: str | None = Field(default=None, description="wa_id / phone number, when Meta sent one")
+    profile_name: str | None = None
+    username: str | None = None
+    # What: the WhatsApp message id (wamid); for statuses the id of our outbound message.
+    message_id: str = Field(min_length=1)
+    type: str = Field(description="message type (text, interactive, ...) or the status value")
+    content: Any = Field(default=None, description="the type's object exactly as Meta sent it")
+    raw: dict[str, Any] = Field(description="the whole message or status object as Meta sent it")
+    timestamp: int = Field(description="unix seconds, from Meta")
+    request_id: str = Field(description="id of the webhook HTTP request that carried it")
+
+    @property
+    def conversation_id(self) -> str:
+        """FIFO group id: one conversation (tenant, instance, user) is processed in order.
+
+        Hashed so it fits SQS's 128-character limit (BSUIDs can be 131) and keeps phone
+        numbers out of queue metadata.
+        """
+        return _digest(self.tenant_id, self.instance_id, self.user_key)
+
+    @property
+    def dedup_id(self) -> str:
+        """Same WhatsApp event -> same id, for the queue's dedup and the consumers' idempotency."""
+        if self.kind == "status":
+            return _digest(self.tenant_id, self.instance_id, "status", self.message_id, self.type)
+        return _digest(self.tenant_id, self.instance_id, "message", self.message_id)

@@ -1,0 +1,53 @@
+"""An instance: one WhatsApp Business number of a tenant, with its bot settings.
+
+Secrets (access token, app secret, verify token) are never part of this model: they live in
+SSM Parameter Store and are read through `wabot.repositories.secrets`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wabot.tenancy import SLUG_PATTERN
+
+
+class LlmParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32768)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+
+
+class InstanceConfig(BaseModel):
+    """The stored config of an instance (DynamoDB item `TENANT#{t}` / `INSTANCE#{id}`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str = Field(pattern=SLUG_PATTERN)
+    instance_id: str = Field(pattern=SLUG_PATTERN)
+    name: str
+    phone_number_id: str
+    waba_id: str | None = None
+    enabled: bool = True
+    running: bool = True
+    auto_start: bool = True
+    language: Literal["en", "ru"] = "en"
+    llm_backend: str = "vllm"
+    system_prompt: str = ""
+    llm_params: LlmParams = Field(default_factory=LlmParams)
+    tts_enabled: bool = False
+    tts_engine: Literal["xtts", "piper", "openvoice"] | None = None
+    tts_voice: str | None = None
+    tts_preset: str | None = None
+    allowed_phones: list[str] = Field(default_factory=list)
+    blocked_phones: list[str] = Field(default_factory=list)
+    rate_limit_count: int = Field(default=5, ge=0)
+    rate_limit_hours: float = Field(default=5, gt=0)
+    owner_id: str | None = None
+    version: int = Field(default=1, ge=1, description="bumped on every change; warm caches reload")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None

@@ -1,0 +1,50 @@
+"""Publishing normalized events to an SQS FIFO queue, in batches of 10."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from wabot.errors import QueueSendError
+from wabot.models.events import InboundEvent
+
+BATCH_LIMIT = 10
+_ATTEMPTS = 3
+
+
+class EventPublisher:
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def publish(self, events: Sequence[InboundEvent]) -> None:
+        """Queue every event or raise QueueSendError. Safe to repeat: the dedup ids are stable."""
+        for start in range(0, len(events), BATCH_LIMIT):
+            self._send_batch(events[start : start + BATCH_LIMIT])
+
+    def _send_batch(self, events: Sequence[InboundEvent]) -> None:
+        pending = {
+            str(index): {
+                "Id": str(index),
+                "MessageBody": event.model_dump_json(),
+                "MessageGroupId": event.conversation_id,
+                "MessageDeduplicationId": event.dedup_id,
+            }
+            for index, event in enumerate(events)
+        }
+        failure_codes: list[str] = []
+        for _ in range(_ATTEMPTS):
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=list(pending.values()))
+            except Exception as exc:  # botocore already retried transport errors and throttling
+                raise QueueSendError(f"SendMessageBatch failed: {type(exc).__name__}") from exc
+            for ok in response.get("Successful", []):
+                pending.pop(ok["Id"], None)
+            failed = response.get("Failed", [])
+            failure_codes = [entry.get("Code", "unknown") for entry in failed]
+            if not pending:
+                return
+            # A sender fault will fail again: give up at once rather than retry it.
+            if any(entry.get("SenderFault") for entry in failed):
+                break
+        raise QueueSendError(f"{len(pending)} event(s) not queued: {sorted(set(failure_codes))}")

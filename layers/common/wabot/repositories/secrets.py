@@ -1,0 +1,71 @@
+"""Per-instance secrets in SSM Parameter Store (SecureString), read through Powertools
+Parameters with caching. Values never leave this module except to the code that uses them;
+`mask()` is the only form in which they may appear anywhere a person can read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SSMProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+from wabot import keys
+from wabot.models.instance import InstanceConfig
+from wabot.tenancy import TenantContext, require_tenant
+
+
+def mask(secret: str | None) -> str | None:
+    """At most the last 4 characters, and none at all of a short secret."""
+    if not secret:
+        return None
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    """Powertools wraps every SSM error in GetParameterError; find the original one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "response", {}).get("Error", {}).get("Code")
+        if code == "ParameterNotFound":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "ParameterNotFound" in str(exc)
+
+
+class SecretStore:
+    def __init__(self, ssm_prefix: str, ssm_client: Any, max_age: float = 300.0) -> None:
+        self._prefix = ssm_prefix.rstrip("/")
+        self._ssm = ssm_client
+        self._provider = SSMProvider(boto3_client=ssm_client)
+        self._max_age = int(max_age)
+        # Config version each secret was last fetched at: a newer version (rotation, restart)
+        # bypasses the Powertools cache once.
+        self._fetched_version: dict[str, int] = {}
+
+    def path(self, tenant: TenantContext, instance_id: str, name: str) -> str:
+        return keys.secret_path(self._prefix, tenant, instance_id, name)
+
+    def get(self, tenant: TenantContext, config: InstanceConfig, name: str) -> str | None:
+        """The secret's value, or None when it is not configured."""
+        if config.tenant_id != require_tenant(tenant).tenant_id:
+            raise PermissionError("instance config of another tenant")
+        path = self.path(tenant, config.instance_id, name)
+        stale = self._fetched_version.get(path, config.version) < config.version
+        try:
+            value = self._provider.get(path, decrypt=True, max_age=self._max_age, force_fetch=stale)
+        except GetParameterError as exc:
+            if _is_not_found(exc):
+                return None
+            raise  # SSM unreachable or throttled: a transient failure, not "no secret"
+        self._fetched_version[path] = config.version
+        return value or None
+
+    def put(self, tenant: TenantContext, instance_id: str, name: str, value: str) -> None:
+        """Store (or rotate) a secret as SecureString; readers pick it up on the next config version."""
+        self._ssm.put_parameter(
+            Name=self.path(tenant, instance_id, name), Value=value, Type="SecureString", Overwrite=True
+        )
+
+    def clear_cache(self) -> None:
+        self._fetched_version.clear()
+        self._provider.clear_cache()

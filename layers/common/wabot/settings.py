@@ -1,0 +1,58 @@
+"""Settings read from environment variables, one pydantic model per function's needs.
+
+Each function builds exactly the model it needs at cold start; a missing variable fails the
+cold start with the variable's name instead of failing later inside a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    """The function's environment is incomplete or malformed."""
+
+
+class _EnvSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            names = ", ".join(str(err["loc"][0]) for err in exc.errors())
+            raise SettingsError(f"{cls.__name__}: missing or invalid environment variables: {names}") from exc
+
+    @classmethod
+    def env_names(cls, required_only: bool = False) -> set[str]:
+        """Environment variable names this model reads (used by the template tests)."""
+        return {
+            field.alias or name
+            for name, field in cls.model_fields.items()
+            if not required_only or field.is_required()
+        }
+
+
+class StorageSettings(_EnvSettings):
+    """What every function needs to reach tenant data and secrets."""
+
+    app_table: str = Field(alias="APP_TABLE", min_length=1)
+    ssm_prefix: str = Field(alias="SSM_PREFIX", pattern=r"^/[A-Za-z0-9_.\-/]+[^/]$")
+    instance_cache_seconds: float = Field(default=60.0, alias="INSTANCE_CACHE_SECONDS", gt=0, le=60)
+    secret_cache_seconds: float = Field(default=300.0, alias="SECRET_CACHE_SECONDS", gt=0, le=3600)
+    activity_ttl_days: int = Field(default=14, alias="ACTIVITY_TTL_DAYS", ge=1, le=365)
+
+
+class WebhookSettings(StorageSettings):
+    inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
+    max_body_bytes: int = Field(default=3 * 1024 * 1024, alias="WEBHOOK_MAX_BODY_BYTES", gt=0)
+
+
+class GraphApiSettings(_EnvSettings):
+    graph_api_base_url: str = Field(default="https://graph.facebook.com", alias="GRAPH_API_BASE_URL")
+    graph_api_version: str = Field(default="v25.0", alias="GRAPH_API_VERSION", pattern=r"^v\d+\.\d+$")

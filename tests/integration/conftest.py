@@ -1,0 +1,90 @@
+"""moto-backed fixtures: the template's tables and queues, two tenants with the same instance id."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devstack.provision import Stack, provision
+from wabot import aws
+from wabot.models.instance import InstanceConfig
+from wabot.repositories.instances import InstanceRepository
+from wabot.repositories.secrets import SecretStore
+from wabot.tenancy import TenantContext
+
+
+@dataclass(frozen=True)
+class SeededInstance:
+    tenant: TenantContext
+    instance_id: str
+    phone_number_id: str
+    app_secret: str
+    verify_token: str
+    access_token: str
+
+
+@pytest.fixture
+def stack():
+    with mock_aws():
+        aws.reset_clients()
+        session = boto3.Session(region_name="eu-west-1")
+        yield provision(session, stack_name="wabot-test")
+        aws.reset_clients()
+
+
+@pytest.fixture
+def function_env(stack: Stack, monkeypatch):
+    """Set a function's environment exactly as the template declares it."""
+    def apply(logical_id: str) -> dict[str, str]:
+        env = stack.environment(logical_id)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return env
+    return apply
+
+
+def seed_instance(stack: Stack, tenant_id: str, instance_id: str, phone_number_id: str,
+                  *, secrets: bool = True, version: int = 1) -> SeededInstance:
+    tenant = TenantContext(tenant_id)
+    dynamodb = aws.client("dynamodb")
+    repository = InstanceRepository(dynamodb, stack.refs["AppTable"])
+    repository.put(tenant, InstanceConfig(tenant_id=tenant_id, instance_id=instance_id, name=instance_id,
+                                          phone_number_id=phone_number_id, version=version))
+    seeded = SeededInstance(tenant, instance_id, phone_number_id,
+                            app_secret=f"{tenant_id}-app-secret-0123456789",
+                            verify_token=f"{tenant_id}-verify-token-abcdef",
+                            access_token=f"EAAG{tenant_id}accesstoken9876")
+    if secrets:
+        store = SecretStore(stack.resolver.resolve({"Fn::Sub": "/${AWS::StackName}"}), aws.client("ssm"))
+        store.put(tenant, instance_id, "app_secret", seeded.app_secret)
+        store.put(tenant, instance_id, "verify_token", seeded.verify_token)
+        store.put(tenant, instance_id, "access_token", seeded.access_token)
+    return seeded
+
+
+@pytest.fixture
+def two_tenants(stack: Stack) -> tuple[SeededInstance, SeededInstance]:
+    """acme and globex both run an instance called `support-bot`, with different numbers."""
+    return (
+        seed_instance(stack, "acme", "support-bot", "106540352242922"),
+        seed_instance(stack, "globex", "support-bot", "209876543210987"),
+    )
+
+
+def drain(queue_url: str) -> list[dict]:
+    """Every message currently on the queue (received, deleted), with body and attributes."""
+    sqs = aws.client("sqs")
+    received: list[dict] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                    AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+                                    WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return received
+        for item in batch:
+            received.append({"body": json.loads(item["Body"]), "attributes": item["Attributes"]})
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
