@@ -1,0 +1,191 @@
+"""What cfn-lint cannot check about template.yaml: the platform's own rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from devstack.provision import ACCOUNT_ID
+from devstack.template import Resolver, function_environment, load_template, resources_of_type
+from wabot.settings import WebhookSettings
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+QUEUES = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
+TABLES = resources_of_type(TEMPLATE, "AWS::DynamoDB::Table")
+GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
+
+# Each function's settings model: every variable it requires must be set by the template.
+SETTINGS_MODELS = {"WebhookFunction": WebhookSettings}
+
+
+def prop(function: dict, name: str):
+    return function["Properties"].get(name, GLOBAL_FUNCTION.get(name))
+
+
+def sqs_event_sources(template: dict) -> list[tuple[str, dict, str]]:
+    """(function logical id, event properties, queue logical id) for every SQS trigger."""
+    found = []
+    for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                found.append((logical_id, event["Properties"], queue))
+    return found
+
+
+def sqs_trigger_problems(template: dict) -> list[str]:
+    """FIFO batch <= 10, partial batch responses, visibility >= 6x the consumer's timeout."""
+    problems = []
+    globals_ = template.get("Globals", {}).get("Function", {})
+    for logical_id, event, queue_id in sqs_event_sources(template):
+        queue = template["Resources"][queue_id]["Properties"]
+        function = template["Resources"][logical_id]["Properties"]
+        if queue.get("FifoQueue") and event.get("BatchSize", 10) > 10:
+            problems.append(f"{logical_id}: FIFO batch size over 10")
+        if "ReportBatchItemFailures" not in event.get("FunctionResponseTypes", []):
+            problems.append(f"{logical_id}: no ReportBatchItemFailures")
+        timeout = function.get("Timeout", globals_.get("Timeout", 3))
+        if queue.get("VisibilityTimeout", 30) < 6 * timeout:
+            problems.append(f"{logical_id}: visibility timeout under 6x the function timeout")
+    return problems
+
+
+def test_sqs_trigger_rules_hold():
+    assert sqs_trigger_problems(TEMPLATE) == []
+
+
+def test_sqs_trigger_check_catches_violations():
+    bad = {
+        "Globals": {"Function": {"Timeout": 60}},
+        "Resources": {
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True, "VisibilityTimeout": 120}},
+            "F": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {"E": {
+                "Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Q", "Arn"]}, "BatchSize": 20}}}}},
+        },
+    }
+    assert sqs_trigger_problems(bad) == ["F: FIFO batch size over 10", "F: no ReportBatchItemFailures",
+                                         "F: visibility timeout under 6x the function timeout"]
+
+
+def test_functions_use_a_current_python_on_arm64_with_the_layer():
+    assert FUNCTIONS
+    for logical_id, function in FUNCTIONS.items():
+        runtime = prop(function, "Runtime")
+        assert re.fullmatch(r"python3\.(\d+)", runtime) and int(runtime.split(".")[1]) >= 12, logical_id
+        assert prop(function, "Architectures") == ["arm64"], logical_id
+        assert {"Ref": "CommonLayer"} in prop(function, "Layers"), logical_id
+
+
+def test_function_code_and_handlers_exist():
+    root = Path(__file__).resolve().parents[2]
+    for logical_id, function in FUNCTIONS.items():
+        code = root / function["Properties"]["CodeUri"]
+        module = function["Properties"]["Handler"].rsplit(".", 1)[0]
+        assert (code / f"{module}.py").is_file(), logical_id
+        assert (code / "requirements.txt").is_file(), logical_id
+    layer = RESOURCES["CommonLayer"]
+    assert (root / layer["Properties"]["ContentUri"] / "wabot" / "__init__.py").is_file()
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+
+@pytest.mark.parametrize("logical_id", sorted(SETTINGS_MODELS))
+def test_every_required_setting_is_set(logical_id):
+    assert set(SETTINGS_MODELS) == set(FUNCTIONS), "every function needs its settings model listed here"
+    refs = {name: f"<{name}>" for name in RESOURCES}
+    refs.update({"AWS::StackName": "stack", "AWS::Region": "eu-west-1", "AWS::AccountId": ACCOUNT_ID,
+                 "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"})
+    attributes = {(name, attr): f"<{name}.{attr}>" for name in RESOURCES for attr in ("Arn", "QueueName")}
+    env = function_environment(TEMPLATE, logical_id, Resolver(TEMPLATE, refs, attributes))
+    missing = SETTINGS_MODELS[logical_id].env_names(required_only=True) - set(env)
+    assert not missing
+    SETTINGS_MODELS[logical_id].from_env(env)  # and the values validate
+
+
+def test_queues_are_fifo_high_throughput_with_dead_letter_queues_and_alarms():
+    alarms = resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
+    alarmed = {alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for alarm in alarms.values()}
+    work_queues = {name: q for name, q in QUEUES.items() if "RedrivePolicy" in q["Properties"]}
+    assert set(work_queues) == {"InboundQueue", "LlmQueue"}
+    for name, queue in QUEUES.items():
+        assert queue["Properties"]["FifoQueue"] is True, name
+    for name, queue in work_queues.items():
+        props = queue["Properties"]
+        assert props["DeduplicationScope"] == "messageGroup"
+        assert props["FifoThroughputLimit"] == "perMessageGroupId"
+        assert props["ContentBasedDeduplication"] is False
+        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert QUEUES[dlq]["Properties"]["FifoQueue"] is True
+        assert dlq in alarmed, f"no alarm on {dlq}"
+
+
+def test_tables_are_on_demand_encrypted_recoverable_with_ttl():
+    assert set(TABLES) == {"AppTable", "IdempotencyTable"}
+    for name, table in TABLES.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+        assert props["TimeToLiveSpecification"]["Enabled"] is True, name
+    assert TABLES["IdempotencyTable"]["Properties"]["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert TABLES["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+
+
+def _statements(function: dict) -> list[dict]:
+    statements = []
+    for policy in function["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and "Statement" in policy, "only explicit least-privilege statements"
+        statements.extend(policy["Statement"])
+    return statements
+
+
+def test_iam_is_least_privilege():
+    for logical_id, function in FUNCTIONS.items():
+        for statement in _statements(function):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            text = json.dumps(statement)
+            assert "dynamodb:Scan" not in actions and "dynamodb:*" not in actions, logical_id
+            assert not any(action.endswith(":*") for action in actions), logical_id
+            if any(action.startswith("ssm:") for action in actions):
+                assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:"
+                                                 "${AWS::AccountId}:parameter/${AWS::StackName}/*"}, logical_id
+            if "kms:Decrypt" in actions:
+                assert "kms:ViaService" in text, logical_id
+            assert statement["Resource"] != "*", logical_id
+
+
+def test_ssm_prefix_matches_the_iam_scope():
+    assert GLOBAL_FUNCTION["Environment"]["Variables"]["SSM_PREFIX"] == {"Fn::Sub": "/${AWS::StackName}"}
+
+
+def test_outputs_name_the_api_tables_and_queues():
+    outputs = set(TEMPLATE["Outputs"])
+    assert {"ApiUrl", "AppTableName", "IdempotencyTableName", "InboundQueueUrl", "LlmQueueUrl"} <= outputs
+
+
+def test_webhook_routes():
+    events = FUNCTIONS["WebhookFunction"]["Properties"]["Events"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()}
+    assert routes == {("GET", "/webhook/{tenant_id}/{instance_id}"), ("POST", "/webhook/{tenant_id}/{instance_id}")}
+
+
+def test_layer_pins_match_the_development_lock():
+    """The layer deploys exactly the versions the tests ran with."""
+    root = Path(__file__).resolve().parents[2]
+
+    def pins(path: Path) -> dict[str, str]:
+        result = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if "==" in line:
+                name, version = line.split("==", 1)
+                result[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+        return result
+
+    layer, lock = pins(root / "layers/common/requirements.txt"), pins(root / "requirements-dev.txt")
+    assert layer
+    assert {name: lock.get(name) for name in layer} == layer
