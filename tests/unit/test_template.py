@@ -113,7 +113,7 @@ def test_queues_are_fifo_high_throughput_with_dead_letter_queues_and_alarms():
     assert set(work_queues) == {"InboundQueue", "LlmQueue"}
     for name, queue in QUEUES.items():
         assert queue["Properties"]["FifoQueue"] is True, name
-    for name, queue in work_queues.items():
+    for queue in work_queues.values():
         props = queue["Properties"]
         assert props["DeduplicationScope"] == "messageGroup"
         assert props["FifoThroughputLimit"] == "perMessageGroupId"
