@@ -12,6 +12,13 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from webhook_ingress import (
+    InvalidPayload,
+    PayloadTooLarge,
+    SignatureRejected,
+    VerificationFailed,
+    WebhookIngress,
+)
 
 from wabot import aws
 from wabot.errors import NotFoundError, QueueSendError, TenantContextError
@@ -21,13 +28,6 @@ from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.settings import WebhookSettings
 from wabot.tenancy import TenantContext, require_instance_id
-from webhook_ingress import (
-    InvalidPayload,
-    PayloadTooLarge,
-    SignatureRejected,
-    VerificationFailed,
-    WebhookIngress,
-)
 
 logger = Logger(service="webhook")
 app = APIGatewayHttpResolver()
@@ -116,6 +116,7 @@ def _not_found(_: Exception) -> Response:
 
 @app.exception_handler(VerificationFailed)
 def _forbidden(_: Exception) -> Response:
+    logger.warning("verification handshake refused")
     return Response(status_code=403, content_type=content_types.TEXT_PLAIN, body="Forbidden")
 
 

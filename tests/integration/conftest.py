@@ -88,3 +88,36 @@ def drain(queue_url: str) -> list[dict]:
         for item in batch:
             received.append({"body": json.loads(item["Body"]), "attributes": item["Attributes"]})
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def gateway(stack: Stack, function_env, clock):
+    """Every function of the template behind the template's HTTP API routes, in process."""
+    from devstack.gateway import HttpApiGateway, load_functions
+    from devstack.template import resources_of_type
+
+    for logical_id in resources_of_type(stack.template, "AWS::Serverless::Function"):
+        function_env(logical_id)
+    functions = load_functions(stack.template)
+    import admin_handler
+    import authorizer_handler
+    import webhook_handler
+
+    for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
+        factory.cache_clear()
+    yield HttpApiGateway(stack.template, functions, clock=clock)
+    for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
+        factory.cache_clear()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from webhook_ingress import normalize, signature_is_valid
+
 from tests import payloads
 from wabot.models.instance import InstanceConfig
 from wabot.models.webhook import WebhookPayload
-from webhook_ingress import normalize, signature_is_valid
 
 CONFIG = InstanceConfig(tenant_id="acme", instance_id="bot", name="Bot", phone_number_id="111", version=3)
 

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
-from wabot.settings import WebhookSettings
+from wabot.settings import StorageSettings, WebhookSettings
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -20,7 +20,11 @@ TABLES = resources_of_type(TEMPLATE, "AWS::DynamoDB::Table")
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 
 # Each function's settings model: every variable it requires must be set by the template.
-SETTINGS_MODELS = {"WebhookFunction": WebhookSettings}
+SETTINGS_MODELS = {
+    "WebhookFunction": WebhookSettings,
+    "AdminFunction": StorageSettings,
+    "AdminAuthorizerFunction": StorageSettings,
+}
 
 
 def prop(function: dict, name: str):
@@ -165,6 +169,18 @@ def test_ssm_prefix_matches_the_iam_scope():
 def test_outputs_name_the_api_tables_and_queues():
     outputs = set(TEMPLATE["Outputs"])
     assert {"ApiUrl", "AppTableName", "IdempotencyTableName", "InboundQueueUrl", "LlmQueueUrl"} <= outputs
+
+
+def test_admin_routes_need_the_api_key_authorizer():
+    api = RESOURCES["HttpApi"]["Properties"]
+    authorizer = api["Auth"]["Authorizers"]["ApiKeyAuthorizer"]
+    assert authorizer["Identity"] == {"Headers": ["Authorization"], "ReusableCache": 300}
+    assert authorizer["EnableSimpleResponses"] is True
+    assert "DefaultAuthorizer" not in api["Auth"]  # Meta's webhook calls carry no API key
+    for function in FUNCTIONS.values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi" and event["Properties"]["Path"].startswith("/admin"):
+                assert event["Properties"]["Auth"] == {"Authorizer": "ApiKeyAuthorizer"}
 
 
 def test_webhook_routes():

@@ -23,3 +23,15 @@ class ConfigurationError(PlatformError):
 
 class QueueSendError(PlatformError):
     """Some events could not be queued; the caller must make the sender retry."""
+
+
+class ConflictError(PlatformError):
+    """The change conflicts with the current state (taken number, concurrent update)."""
+
+
+class ForbiddenError(PlatformError):
+    """The caller's role does not allow this inside its own tenant."""
+
+
+class UnauthorizedError(PlatformError):
+    """No valid credentials."""

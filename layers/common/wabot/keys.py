@@ -1,30 +1,69 @@
-"""DynamoDB and SSM keys. Every key is built here, and only from a TenantContext.
+"""DynamoDB and SSM keys. Every tenant key is built here, and only from a TenantContext.
 
 Single-table design (see README, "Data design"): every tenant item's partition key starts
-with `TENANT#{tenant_id}`, so no access path can reach another tenant's partition.
+with `TENANT#{tenant_id}`, so no access path can reach another tenant's partition. The one
+platform-level item is the phone-number claim (`PHONE#{id}`), which only maps a WhatsApp
+number to its owning (tenant, instance) so that a number belongs to one instance platform-wide.
 """
 
 from __future__ import annotations
 
+import re
+
 from wabot.tenancy import TenantContext, require_instance_id, require_tenant
 
 SECRET_NAMES = ("access_token", "app_secret", "verify_token")
+INSTANCE_SK_PREFIX = "INSTANCE#"
+APIKEY_SK_PREFIX = "APIKEY#"
+DAY_SK_PREFIX = "DAY#"
+STATE_SK = "STATE"
+TENANT_SK = "TENANT"
 
 
 def tenant_pk(tenant: TenantContext) -> str:
     return f"TENANT#{require_tenant(tenant).tenant_id}"
 
 
+def tenant_key(tenant: TenantContext) -> dict[str, str]:
+    return {"pk": tenant_pk(tenant), "sk": TENANT_SK}
+
+
 def instance_key(tenant: TenantContext, instance_id: str) -> dict[str, str]:
     """The instance config item: listed with every other instance of the tenant."""
-    return {"pk": tenant_pk(tenant), "sk": f"INSTANCE#{require_instance_id(instance_id)}"}
+    return {"pk": tenant_pk(tenant), "sk": f"{INSTANCE_SK_PREFIX}{require_instance_id(instance_id)}"}
 
 
-INSTANCE_SK_PREFIX = "INSTANCE#"
+def api_key_key(tenant: TenantContext, key_id: str) -> dict[str, str]:
+    if not re.fullmatch(r"[0-9a-f]{12}", key_id or ""):
+        raise ValueError("malformed key id")
+    return {"pk": tenant_pk(tenant), "sk": f"{APIKEY_SK_PREFIX}{key_id}"}
+
+
+def instance_pk(tenant: TenantContext, instance_id: str, kind: str) -> str:
+    """Per-instance partitions: ACTIVITY, STATS, USERS (index of users), USER#{key}."""
+    return f"{tenant_pk(tenant)}#INSTANCE#{require_instance_id(instance_id)}#{kind}"
 
 
 def activity_pk(tenant: TenantContext, instance_id: str) -> str:
-    return f"{tenant_pk(tenant)}#INSTANCE#{require_instance_id(instance_id)}#ACTIVITY"
+    return instance_pk(tenant, instance_id, "ACTIVITY")
+
+
+def stats_pk(tenant: TenantContext, instance_id: str) -> str:
+    return instance_pk(tenant, instance_id, "STATS")
+
+
+def users_pk(tenant: TenantContext, instance_id: str) -> str:
+    return instance_pk(tenant, instance_id, "USERS")
+
+
+def user_pk(tenant: TenantContext, instance_id: str, user_key: str) -> str:
+    if not user_key:
+        raise ValueError("user key required")
+    return instance_pk(tenant, instance_id, f"USER#{user_key}")
+
+
+def phone_claim_key(phone_number_id: str) -> dict[str, str]:
+    return {"pk": f"PHONE#{phone_number_id}", "sk": "CLAIM"}
 
 
 def secret_path(ssm_prefix: str, tenant: TenantContext, instance_id: str, name: str) -> str:

@@ -7,10 +7,27 @@ from collections.abc import Callable
 from typing import Any
 
 from wabot import keys
-from wabot.dynamo import from_item, to_item
-from wabot.errors import InstanceNotFound
+from wabot.dynamo import decode_cursor, encode_cursor, from_item, key, query_partition, to_item, to_value
+from wabot.errors import ConflictError, InstanceNotFound
 from wabot.models.instance import InstanceConfig
 from wabot.tenancy import TenantContext, require_tenant
+
+
+class InstanceIdTaken(ConflictError):
+    pass
+
+
+class PhoneNumberTaken(ConflictError):
+    pass
+
+
+class ConcurrentModification(ConflictError):
+    pass
+
+
+def _claim_item(config: InstanceConfig) -> dict[str, Any]:
+    return to_item({**keys.phone_claim_key(config.phone_number_id), "tenant_id": config.tenant_id,
+                    "instance_id": config.instance_id})
 
 
 class InstanceRepository:
@@ -18,28 +35,111 @@ class InstanceRepository:
         self._dynamodb = dynamodb
         self._table = table
 
+    def _item(self, tenant: TenantContext, config: InstanceConfig) -> dict[str, Any]:
+        if config.tenant_id != require_tenant(tenant).tenant_id:
+            raise PermissionError("instance config of another tenant")
+        return to_item({**keys.instance_key(tenant, config.instance_id), **config.model_dump(mode="json")})
+
+    def _config(self, tenant: TenantContext, item: dict[str, Any]) -> InstanceConfig:
+        data = from_item(item)
+        # The item's key is the authority on ownership, not attributes inside it.
+        data["tenant_id"] = tenant.tenant_id
+        data["instance_id"] = data["sk"].removeprefix(keys.INSTANCE_SK_PREFIX)
+        return InstanceConfig.model_validate(data)
+
     def get(self, tenant: TenantContext, instance_id: str) -> InstanceConfig:
-        key = keys.instance_key(tenant, instance_id)
-        response = self._dynamodb.get_item(
-            TableName=self._table,
-            Key={name: {"S": value} for name, value in key.items()},
-            ConsistentRead=True,
-        )
+        item_key = keys.instance_key(tenant, instance_id)
+        response = self._dynamodb.get_item(TableName=self._table, Key=to_item(item_key), ConsistentRead=True)
         item = response.get("Item")
         if not item:
             raise InstanceNotFound(instance_id)
-        data = from_item(item)
-        # The item's key is the authority on ownership, not attributes inside it.
-        data["tenant_id"] = require_tenant(tenant).tenant_id
-        data["instance_id"] = instance_id
-        return InstanceConfig.model_validate(data)
+        return self._config(tenant, item)
 
     def put(self, tenant: TenantContext, config: InstanceConfig) -> None:
-        """Write the config under the tenant's own partition (the config must be the tenant's)."""
-        if config.tenant_id != require_tenant(tenant).tenant_id:
-            raise PermissionError("instance config of another tenant")
-        item = {**keys.instance_key(tenant, config.instance_id), **config.model_dump(mode="json")}
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        """Unconditional write of the config alone (fixtures, migrations of existing items)."""
+        self._dynamodb.put_item(TableName=self._table, Item=self._item(tenant, config))
+
+    def list(self, tenant: TenantContext, limit: int = 50, cursor: str | None = None,
+             owner_id: str | None = None) -> tuple[list[InstanceConfig], str | None]:
+        """One page of the tenant's instances (optionally only one owner's) and the next cursor."""
+        pk = keys.tenant_pk(tenant)
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": keys.INSTANCE_SK_PREFIX}},
+            "Limit": limit,
+        }
+        if owner_id is not None:
+            arguments["FilterExpression"] = "owner_id = :owner"
+            arguments["ExpressionAttributeValues"][":owner"] = {"S": owner_id}
+        if cursor:
+            start = decode_cursor(cursor)
+            # A cursor is only valid inside the caller's own tenant partition.
+            if start["pk"] != pk or not start["sk"].startswith(keys.INSTANCE_SK_PREFIX):
+                raise ValueError("invalid cursor")
+            arguments["ExclusiveStartKey"] = key(start["pk"], start["sk"])
+        page = self._dynamodb.query(**arguments)
+        configs = [self._config(tenant, item) for item in page.get("Items", [])]
+        return configs, encode_cursor(page.get("LastEvaluatedKey"))
+
+    def ids_starting_with(self, tenant: TenantContext, prefix: str) -> set[str]:
+        items = query_partition(self._dynamodb, self._table, keys.tenant_pk(tenant),
+                                keys.INSTANCE_SK_PREFIX + prefix, keys_only=True)
+        return {item["sk"]["S"].removeprefix(keys.INSTANCE_SK_PREFIX) for item in items}
+
+    def create(self, tenant: TenantContext, config: InstanceConfig) -> None:
+        """Write the config and claim its phone number platform-wide, atomically."""
+        self._transact(
+            [
+                {"Put": {"TableName": self._table, "Item": self._item(tenant, config),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self._table, "Item": _claim_item(config),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ],
+            [InstanceIdTaken(config.instance_id), PhoneNumberTaken(config.phone_number_id)],
+        )
+
+    def replace(self, tenant: TenantContext, old: InstanceConfig, new: InstanceConfig) -> None:
+        """Write `new` only if the stored config is still at `old.version`; move the number claim."""
+        operations: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": self._item(tenant, new),
+                     "ConditionExpression": "version = :expected",
+                     "ExpressionAttributeValues": {":expected": to_value(old.version)}}},
+        ]
+        errors: list[Exception] = [ConcurrentModification(old.instance_id)]
+        if new.phone_number_id != old.phone_number_id:
+            operations += [
+                {"Delete": {"TableName": self._table, "Key": to_item(keys.phone_claim_key(old.phone_number_id))}},
+                {"Put": {"TableName": self._table, "Item": _claim_item(new),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]
+            errors += [ConcurrentModification(old.instance_id), PhoneNumberTaken(new.phone_number_id)]
+        self._transact(operations, errors)
+
+    def delete(self, tenant: TenantContext, config: InstanceConfig) -> None:
+        item_key = keys.instance_key(tenant, config.instance_id)
+        self._transact(
+            [
+                {"Delete": {"TableName": self._table, "Key": to_item(item_key),
+                            "ConditionExpression": "attribute_exists(pk)"}},
+                {"Delete": {"TableName": self._table, "Key": to_item(keys.phone_claim_key(config.phone_number_id)),
+                            "ConditionExpression": "attribute_not_exists(pk) OR "
+                                                   "(tenant_id = :t AND instance_id = :i)",
+                            "ExpressionAttributeValues": {":t": {"S": config.tenant_id},
+                                                          ":i": {"S": config.instance_id}}}},
+            ],
+            [InstanceNotFound(config.instance_id), ConcurrentModification(config.instance_id)],
+        )
+
+    def _transact(self, operations: list[dict[str, Any]], errors: list[Exception]) -> None:
+        try:
+            self._dynamodb.transact_write_items(TransactItems=operations)
+        except self._dynamodb.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons", [])
+            for reason, error in zip(reasons, errors, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise error from None
+            raise
 
 
 class InstanceRegistry:

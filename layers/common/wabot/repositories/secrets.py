@@ -66,6 +66,22 @@ class SecretStore:
             Name=self.path(tenant, instance_id, name), Value=value, Type="SecureString", Overwrite=True
         )
 
+    def masked(self, tenant: TenantContext, instance_ids: list[str]) -> dict[str, dict[str, str | None]]:
+        """Each instance's secrets masked to their last 4 characters (None when not set)."""
+        paths = {self.path(tenant, i, name): (i, name) for i in instance_ids for name in keys.SECRET_NAMES}
+        result: dict[str, dict[str, str | None]] = {i: dict.fromkeys(keys.SECRET_NAMES) for i in instance_ids}
+        names = list(paths)
+        for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
+            response = self._ssm.get_parameters(Names=names[start : start + 10], WithDecryption=True)
+            for parameter in response.get("Parameters", []):
+                instance_id, name = paths[parameter["Name"]]
+                result[instance_id][name] = mask(parameter["Value"])
+        return result
+
+    def delete_all(self, tenant: TenantContext, instance_id: str) -> None:
+        names = [self.path(tenant, instance_id, name) for name in keys.SECRET_NAMES]
+        self._ssm.delete_parameters(Names=names)  # names that do not exist are ignored
+
     def clear_cache(self) -> None:
         self._fetched_version.clear()
         self._provider.clear_cache()

@@ -1,0 +1,286 @@
+"""Lambda handler of the admin API (HTTP API, payload 2.0, behind the API-key authorizer).
+
+Routes only parse, call one AdminService method and return its model; errors are mapped in
+one place below. Request bodies and parameters are validated by Powertools from the type hints
+(422 naming each bad field), and the same hints generate /admin/openapi.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from functools import cache
+from typing import Annotated, Literal
+
+from admin_models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    InstanceCreate,
+    InstanceList,
+    InstanceOut,
+    InstanceStats,
+    InstanceStatus,
+    InstanceUpdate,
+    LogList,
+    StatsReset,
+    TenantStats,
+)
+from admin_service import AdminService, InvalidInput
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from wabot import aws
+from wabot.errors import ConflictError, ForbiddenError, NotFoundError, TenantContextError, UnauthorizedError
+from wabot.repositories.activity import ActivityLog
+from wabot.repositories.apikeys import ApiKeyRepository
+from wabot.repositories.conversations import InstanceDataPurger
+from wabot.repositories.instances import InstanceRegistry, InstanceRepository
+from wabot.repositories.secrets import SecretStore
+from wabot.repositories.stats import StatsRepository
+from wabot.settings import StorageSettings
+from wabot.tenancy import TenantContext
+
+logger = Logger(service="admin")
+app = APIGatewayHttpResolver(enable_validation=True)
+
+INSTANCE = "/admin/whatsapp/instances/<instance_id>"
+
+
+class ErrorBody(BaseModel):
+    message: str
+
+
+def _documented(model: type | None, *codes: int, success: int = 200) -> dict:
+    """OpenAPI responses of a route: its success, 401, the given error codes (422 is added)."""
+    texts = {200: "OK", 201: "Created", 204: "Deleted", 401: "Missing, unknown or revoked API key",
+             403: "The caller's role may not do this", 404: "Not found (also another tenant's things)",
+             409: "Conflict"}
+    responses: dict = {code: {"description": texts[code],
+                              "content": {"application/json": {"model": ErrorBody}}} for code in codes}
+    responses[401] = {"description": texts[401], "content": {"application/json": {"model": ErrorBody}}}
+    if model is None:
+        responses[success] = {"description": texts[success]}
+    else:
+        responses[success] = {"description": texts[success], "content": {"application/json": {"model": model}}}
+    return responses
+Limit = Annotated[int, Query(ge=1, le=1000, description="how many entries, newest first")]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+Days = Annotated[int, Query(ge=1, le=400, description="how many days back, today included")]
+
+
+@cache
+def service() -> AdminService:
+    settings = StorageSettings.from_env()
+    dynamodb = aws.client("dynamodb")
+    instances = InstanceRepository(dynamodb, settings.app_table)
+    return AdminService(
+        instances=instances,
+        registry=InstanceRegistry(instances, settings.instance_cache_seconds),
+        secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
+        activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
+        stats=StatsRepository(dynamodb, settings.app_table),
+        purger=InstanceDataPurger(dynamodb, settings.app_table),
+        api_keys=ApiKeyRepository(dynamodb, settings.app_table),
+    )
+
+
+def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """The tenant, principal and role come only from the authorizer's verified context."""
+    authorizer = app.current_event.request_context.authorizer
+    claims = (authorizer.get_lambda if authorizer else None) or {}
+    try:
+        caller = TenantContext(claims.get("tenant_id"), principal_id=claims["principal_id"], role=claims["role"])
+    except (KeyError, TenantContextError):
+        return _error(401, "unauthorized")
+    if caller.role not in ("admin", "user", "guest"):
+        return _error(401, "unauthorized")
+    app.append_context(caller=caller)
+    logger.append_keys(tenant_id=caller.tenant_id, principal_id=caller.principal_id)
+    return next_middleware(app)
+
+
+app.use(middlewares=[authenticate])
+
+
+def caller() -> TenantContext:
+    return app.context["caller"]
+
+
+def base_url() -> str:
+    """Public base URL of this API, for the webhook URLs admins paste into Meta."""
+    event = app.current_event
+    scheme = event.headers.get("x-forwarded-proto", "https")
+    return f"{scheme}://{event.request_context.domain_name}"
+
+
+# ---- instances ---------------------------------------------------------------------------
+
+
+@app.get("/admin/whatsapp/instances", summary="List instances (admins and guests: all; users: their own)",
+         responses=_documented(InstanceList))
+def list_instances(limit: PageSize = 50, cursor: Annotated[str | None, Query(max_length=2048)] = None
+                   ) -> InstanceList:
+    return service().list_instances(caller(), base_url(), limit, cursor)
+
+
+@app.post("/admin/whatsapp/instances", summary="Create an instance",
+          responses=_documented(InstanceOut, 403, 409, success=201))
+def create_instance(body: InstanceCreate) -> tuple[InstanceOut, int]:
+    return service().create_instance(caller(), body, base_url()), 201
+
+
+@app.get(INSTANCE, summary="Read an instance (secrets masked)", responses=_documented(InstanceOut, 403, 404))
+def get_instance(instance_id: str) -> InstanceOut:
+    return service().get_instance(caller(), instance_id, base_url())
+
+
+@app.put(INSTANCE, summary="Update the given fields; given secrets are rotated",
+         responses=_documented(InstanceOut, 403, 404, 409))
+def update_instance(instance_id: str, body: InstanceUpdate) -> InstanceOut:
+    return service().update_instance(caller(), instance_id, body, base_url())
+
+
+@app.delete(INSTANCE, summary="Delete the instance, its secrets and all its data",
+            responses=_documented(None, 403, 404, 409, success=204))
+def delete_instance(instance_id: str) -> Response[None]:
+    service().delete_instance(caller(), instance_id)
+    return Response(status_code=204)
+
+
+@app.post(INSTANCE + "/<action>", summary="Lifecycle: start, stop or restart",
+          responses=_documented(InstanceOut, 403, 404, 409))
+def lifecycle(instance_id: str, action: Literal["start", "stop", "restart"]) -> InstanceOut:
+    return service().lifecycle(caller(), instance_id, action, base_url())
+
+
+@app.get(INSTANCE + "/status", summary="State and health", responses=_documented(InstanceStatus, 403, 404))
+def status(instance_id: str) -> InstanceStatus:
+    return service().status(caller(), instance_id)
+
+
+@app.get(INSTANCE + "/logs", summary="Activity log, newest first", responses=_documented(LogList, 403, 404))
+def logs(instance_id: str, limit: Limit = 100) -> LogList:
+    return service().logs(caller(), instance_id, limit)
+
+
+@app.get(INSTANCE + "/stats", summary="Counters per day", responses=_documented(InstanceStats, 403, 404))
+def instance_stats(instance_id: str, days: Days = 7) -> InstanceStats:
+    return service().instance_stats(caller(), instance_id, days)
+
+
+@app.delete(INSTANCE + "/stats", summary="Reset the instance's counters",
+            responses=_documented(StatsReset, 403, 404))
+def reset_stats(instance_id: str) -> StatsReset:
+    return service().reset_stats(caller(), instance_id)
+
+
+@app.get("/admin/whatsapp/stats", summary="The tenant's totals over the instances the caller sees",
+         responses=_documented(TenantStats))
+def tenant_stats(days: Days = 7) -> TenantStats:
+    return service().tenant_stats(caller(), days)
+
+
+# ---- API keys ----------------------------------------------------------------------------
+
+
+@app.post("/admin/api-keys", summary="Create an API key (admin); the key is shown this once",
+          responses=_documented(ApiKeyCreated, 403, success=201))
+def create_api_key(body: ApiKeyCreate) -> tuple[ApiKeyCreated, int]:
+    return service().create_api_key(caller(), body), 201
+
+
+@app.get("/admin/api-keys", summary="List API keys (admin); never the keys themselves",
+         responses=_documented(ApiKeyList, 403))
+def list_api_keys() -> ApiKeyList:
+    return service().list_api_keys(caller())
+
+
+@app.delete("/admin/api-keys/<key_id>", summary="Revoke an API key (admin)",
+            responses=_documented(ApiKeyOut, 403, 404))
+def revoke_api_key(key_id: str) -> ApiKeyOut:
+    return service().revoke_api_key(caller(), key_id)
+
+
+@app.get("/admin/openapi.json", summary="This document", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+def openapi_document() -> str:
+    return app.get_openapi_json_schema(
+        title="WhatsApp bot platform admin API",
+        version="1.0.0",
+        description="Every route needs `Authorization: Bearer <api key>`.",
+        security_schemes={"apiKey": HTTPBearer(description="wab.{tenant}.{key id}.{secret}")},
+        security=[{"apiKey": []}],
+    )
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, **extra) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body={"message": message, **extra})
+
+
+@app.exception_handler(NotFoundError)
+@app.exception_handler(TenantContextError)
+def _not_found(_: Exception) -> Response:
+    return _error(404, "not found")
+
+
+@app.exception_handler(ForbiddenError)
+def _forbidden(exc: ForbiddenError) -> Response:
+    return _error(403, str(exc))
+
+
+@app.exception_handler(UnauthorizedError)
+def _unauthorized(_: Exception) -> Response:
+    return _error(401, "unauthorized")
+
+
+@app.exception_handler(ConflictError)
+def _conflict(exc: ConflictError) -> Response:
+    return _error(409, {
+        "PhoneNumberTaken": "phone_number_id already belongs to an instance",
+        "ConcurrentModification": "the instance changed meanwhile; read it and try again",
+        "InstanceIdTaken": "instance id taken",
+    }.get(type(exc).__name__, "conflict"))
+
+
+@app.exception_handler(InvalidInput)
+def _invalid(exc: InvalidInput) -> Response:
+    # Same shape as Powertools' own validation answers.
+    detail = [{"loc": ["body", *exc.field.split(".")], "type": "value_error", "msg": exc.message}]
+    return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
+                    body={"statusCode": 422, "detail": detail})
+
+
+def _is_undecodable(event: dict) -> bool:
+    """Powertools decodes bodies as UTF-8 and would fail with a 500 on anything else."""
+    if not event.get("isBase64Encoded") or not event.get("body"):
+        return False
+    try:
+        base64.b64decode(event["body"]).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return True
+    return False
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: object) -> dict:
+    if _is_undecodable(event):
+        return {"statusCode": 422, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps({"statusCode": 422, "detail": [{"loc": ["body"], "type": "json_invalid"}]})}
+    response = app.resolve(event, context)
+    logger.info("admin request", extra={"path": event.get("rawPath"), "method": event.get("requestContext", {})
+                                        .get("http", {}).get("method"), "status": response.get("statusCode")})
+    return response

@@ -1,0 +1,189 @@
+"""Admin API input and output models. Unknown fields are rejected (422 naming the field)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from wabot.identity import normalize_user_ref
+from wabot.models.activity import ActivityEntry
+from wabot.models.instance import LlmParams
+from wabot.models.principal import PRINCIPAL_PATTERN, Role
+
+LLM_BACKEND_PATTERN = r"^(vllm|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
+PHONE_NUMBER_ID_PATTERN = r"^\d{5,32}$"
+TtsEngine = Literal["xtts", "piper", "openvoice"]
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+
+
+def _secret_field():
+    return Field(default=None, min_length=8, max_length=4096, description="write-only; stored in SSM")
+
+
+class InstanceFields(BaseModel):
+    """Fields an admin may set. On PUT every field is optional and only given ones change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone_number_id: str | None = Field(default=None, pattern=PHONE_NUMBER_ID_PATTERN)
+    waba_id: str | None = Field(default=None, pattern=PHONE_NUMBER_ID_PATTERN)
+    access_token: str | None = _secret_field()
+    app_secret: str | None = _secret_field()
+    verify_token: str | None = _secret_field()
+    enabled: bool | None = None
+    language: Literal["en", "ru"] | None = None
+    llm_backend: str | None = Field(default=None, pattern=LLM_BACKEND_PATTERN)
+    system_prompt: str | None = Field(default=None, max_length=20000)
+    llm_params: LlmParams | None = None
+    tts_enabled: bool | None = None
+    tts_engine: TtsEngine | None = None
+    tts_voice: str | None = Field(default=None, max_length=64)
+    tts_preset: str | None = Field(default=None, max_length=64)
+    allowed_phones: list[str] | None = Field(default=None, max_length=5000)
+    blocked_phones: list[str] | None = Field(default=None, max_length=5000)
+    rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
+    rate_limit_hours: float | None = Field(default=None, gt=0, le=720)
+    owner_id: str | None = Field(default=None, pattern=PRINCIPAL_PATTERN)
+
+    @field_validator("allowed_phones", "blocked_phones")
+    @classmethod
+    def _normalize_refs(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        return sorted({normalize_user_ref(value) for value in values})
+
+    def config_changes(self) -> dict:
+        """The non-secret fields the caller gave (null clears an optional field)."""
+        return {name: getattr(self, name) for name in self.model_fields_set if name not in SECRET_FIELDS}
+
+    def secret_changes(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in SECRET_FIELDS
+                if name in self.model_fields_set and getattr(self, name)}
+
+
+class InstanceCreate(InstanceFields):
+    name: str = Field(min_length=1, max_length=100)
+    phone_number_id: str = Field(pattern=PHONE_NUMBER_ID_PATTERN)
+
+
+class InstanceUpdate(InstanceFields):
+    pass
+
+
+class MaskedSecrets(BaseModel):
+    access_token: str | None = Field(description="last 4 characters at most, or null when not set")
+    app_secret: str | None
+    verify_token: str | None
+
+
+class InstanceOut(BaseModel):
+    id: str
+    name: str
+    webhook_url: str
+    phone_number_id: str
+    waba_id: str | None
+    enabled: bool
+    running: bool
+    auto_start: bool
+    language: str
+    llm_backend: str
+    system_prompt: str
+    llm_params: LlmParams
+    tts_enabled: bool
+    tts_engine: str | None
+    tts_voice: str | None
+    tts_preset: str | None
+    allowed_phones: list[str]
+    blocked_phones: list[str]
+    rate_limit_count: int
+    rate_limit_hours: float
+    owner_id: str | None
+    version: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    secrets: MaskedSecrets
+
+
+class InstanceList(BaseModel):
+    items: list[InstanceOut]
+    next: str | None
+
+
+class LastError(BaseModel):
+    code: int | str | None = None
+    message: str | None = None
+    at: datetime | None = None
+
+
+class InstanceStatus(BaseModel):
+    id: str
+    running: bool
+    enabled: bool
+    auto_start: bool
+    config_version: int
+    last_inbound_at: datetime | None
+    last_outbound_at: datetime | None
+    last_error: LastError | None
+    today: dict[str, int]
+    secrets_configured: dict[str, bool]
+
+
+class LogList(BaseModel):
+    items: list[ActivityEntry]
+
+
+class DayStats(BaseModel):
+    date: str
+    counters: dict[str, int]
+
+
+class InstanceStats(BaseModel):
+    id: str
+    days: list[DayStats]
+    totals: dict[str, int]
+
+
+class TenantStats(BaseModel):
+    instances: int
+    totals: dict[str, int]
+    by_instance: dict[str, dict[str, int]]
+
+
+class StatsReset(BaseModel):
+    id: str
+    cleared_days: int
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    role: Role
+    principal_id: str = Field(pattern=PRINCIPAL_PATTERN)
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    role: Role
+    principal_id: str
+    created_at: datetime
+    created_by: str | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="the key itself: shown this once, never again")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]
+
+
+def sum_counters(rows: list[dict[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for row in rows:
+        for name, value in row.items():
+            totals[name] = totals.get(name, 0) + int(value)
+    return totals

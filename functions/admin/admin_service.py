@@ -1,0 +1,280 @@
+"""Admin business logic: instances, lifecycle, logs, stats and API keys, with role checks.
+
+Every method takes the caller (a TenantContext with principal and role, decided by the
+authorizer) first. Another tenant's things are never reachable: every key is built from the
+caller's tenant, so they answer "not found" exactly like things that do not exist.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from admin_models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    InstanceCreate,
+    InstanceList,
+    InstanceOut,
+    InstanceStats,
+    InstanceStatus,
+    InstanceUpdate,
+    LastError,
+    LogList,
+    MaskedSecrets,
+    StatsReset,
+    TenantStats,
+    sum_counters,
+)
+from pydantic import ValidationError
+
+from wabot.errors import ForbiddenError, NotFoundError
+from wabot.models.instance import InstanceConfig
+from wabot.repositories.activity import ActivityLog
+from wabot.repositories.apikeys import ApiKeyRepository
+from wabot.repositories.conversations import InstanceDataPurger
+from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
+from wabot.repositories.secrets import SecretStore
+from wabot.repositories.stats import StatsRepository
+from wabot.tenancy import TenantContext, is_slug
+
+_CYRILLIC = dict(zip(
+    "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r", "s", "t", "u",
+     "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu", "ya"],
+    strict=True,
+))
+MAX_SLUG = 48
+
+
+def slugify(name: str) -> str:
+    """"Support Bot" -> "support-bot"; Cyrillic is transliterated ("Бот продаж" -> "bot-prodazh")."""
+    text = "".join(_CYRILLIC.get(char, char) for char in name.lower())
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:MAX_SLUG].strip("-")
+    return slug or "instance"
+
+
+class InvalidInput(Exception):
+    """Input that passed the model but breaks a rule only the service knows (422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _can_read(caller: TenantContext, config: InstanceConfig) -> bool:
+    return caller.role in ("admin", "guest") or config.owner_id == caller.principal_id
+
+
+def _can_write(caller: TenantContext, config: InstanceConfig) -> bool:
+    return caller.role == "admin" or (caller.role == "user" and config.owner_id == caller.principal_id)
+
+
+def _require_admin(caller: TenantContext) -> None:
+    if caller.role != "admin":
+        raise ForbiddenError("admin role required")
+
+
+@dataclass
+class AdminService:
+    instances: InstanceRepository
+    registry: InstanceRegistry
+    secrets: SecretStore
+    activity: ActivityLog
+    stats: StatsRepository
+    purger: InstanceDataPurger
+    api_keys: ApiKeyRepository
+
+    # ---- instances -----------------------------------------------------------------------
+
+    def _load(self, caller: TenantContext, instance_id: str, write: bool = False) -> InstanceConfig:
+        if not is_slug(instance_id):
+            raise NotFoundError(instance_id)
+        config = self.instances.get(caller, instance_id)
+        if not _can_read(caller, config):
+            raise ForbiddenError("not your instance")
+        if write and not _can_write(caller, config):
+            raise ForbiddenError("read-only access" if caller.role == "guest" else "not your instance")
+        return config
+
+    def _views(self, caller: TenantContext, configs: list[InstanceConfig], base_url: str) -> list[InstanceOut]:
+        masked = self.secrets.masked(caller, [c.instance_id for c in configs])
+        return [
+            InstanceOut(
+                id=c.instance_id,
+                webhook_url=f"{base_url}/webhook/{c.tenant_id}/{c.instance_id}",
+                secrets=MaskedSecrets(**masked[c.instance_id]),
+                **c.model_dump(exclude={"tenant_id", "instance_id"}),
+            )
+            for c in configs
+        ]
+
+    def list_instances(self, caller: TenantContext, base_url: str, limit: int, cursor: str | None) -> InstanceList:
+        owner = caller.principal_id if caller.role == "user" else None
+        try:
+            configs, next_cursor = self.instances.list(caller, limit=limit, cursor=cursor, owner_id=owner)
+        except ValueError:
+            raise InvalidInput("cursor", "invalid cursor") from None
+        return InstanceList(items=self._views(caller, configs, base_url), next=next_cursor)
+
+    def get_instance(self, caller: TenantContext, instance_id: str, base_url: str) -> InstanceOut:
+        return self._views(caller, [self._load(caller, instance_id)], base_url)[0]
+
+    def create_instance(self, caller: TenantContext, data: InstanceCreate, base_url: str) -> InstanceOut:
+        if caller.role == "guest":
+            raise ForbiddenError("read-only access")
+        owner = data.owner_id or caller.principal_id
+        if caller.role != "admin" and owner != caller.principal_id:
+            raise ForbiddenError("only an admin may create an instance for another owner")
+        now = datetime.now(UTC)
+        fields = {k: v for k, v in data.config_changes().items() if v is not None}
+        base = slugify(data.name)
+        taken = self.instances.ids_starting_with(caller, base)
+        for attempt in range(2, 200):
+            candidate = base if base not in taken else f"{base[: MAX_SLUG - 4]}-{attempt}"
+            if candidate in taken:
+                continue
+            config = self._validated({**fields, "tenant_id": caller.tenant_id, "instance_id": candidate,
+                                      "owner_id": owner, "version": 1, "created_at": now, "updated_at": now})
+            try:
+                self.instances.create(caller, config)
+                break
+            except InstanceIdTaken:  # created concurrently: take the next suffix
+                taken.add(candidate)
+        else:
+            raise InvalidInput("name", "too many instances with this name")
+        try:
+            for name, value in data.secret_changes().items():
+                self.secrets.put(caller, config.instance_id, name, value)
+        except Exception:
+            self.instances.delete(caller, config)  # nothing half-created stays behind
+            raise
+        self._audit(caller, config.instance_id, "instance created", sorted(data.model_fields_set))
+        return self._views(caller, [config], base_url)[0]
+
+    def update_instance(self, caller: TenantContext, instance_id: str, data: InstanceUpdate,
+                        base_url: str) -> InstanceOut:
+        old = self._load(caller, instance_id, write=True)
+        changes = data.config_changes()
+        if "owner_id" in changes and changes["owner_id"] != old.owner_id and caller.role != "admin":
+            raise ForbiddenError("only an admin may change the owner")
+        for required in ("name", "phone_number_id"):
+            if required in changes and changes[required] is None:
+                raise InvalidInput(required, "may not be null")
+        # Secrets first: the version bump below makes warm functions re-read them.
+        for name, value in data.secret_changes().items():
+            self.secrets.put(caller, instance_id, name, value)
+        new = self._validated({**old.model_dump(), **changes, "version": old.version + 1,
+                               "updated_at": datetime.now(UTC)})
+        self.instances.replace(caller, old, new)
+        self.registry.invalidate(caller, instance_id)
+        self._audit(caller, instance_id, "instance updated", sorted(data.model_fields_set))
+        return self._views(caller, [new], base_url)[0]
+
+    def delete_instance(self, caller: TenantContext, instance_id: str) -> None:
+        config = self._load(caller, instance_id, write=True)
+        # Data and secrets first, the config last: a failure midway leaves a config the admin
+        # can DELETE again, never orphaned data without one.
+        self.purger.purge(caller, instance_id)
+        self.secrets.delete_all(caller, instance_id)
+        self.instances.delete(caller, config)
+        self.registry.invalidate(caller, instance_id)
+
+    def lifecycle(self, caller: TenantContext, instance_id: str, action: str, base_url: str) -> InstanceOut:
+        old = self._load(caller, instance_id, write=True)
+        changes = {
+            "start": {"running": True, "auto_start": True},
+            "stop": {"running": False, "auto_start": False},
+            "restart": {},  # the version bump alone makes every warm function reload
+        }[action]
+        new = self._validated({**old.model_dump(), **changes, "version": old.version + 1,
+                               "updated_at": datetime.now(UTC)})
+        self.instances.replace(caller, old, new)
+        self.registry.invalidate(caller, instance_id)
+        self._audit(caller, instance_id, f"instance {action}", [])
+        return self._views(caller, [new], base_url)[0]
+
+    def status(self, caller: TenantContext, instance_id: str) -> InstanceStatus:
+        config = self._load(caller, instance_id)
+        state = self.stats.state(caller, instance_id)
+        today = self.stats.days(caller, instance_id, days=1)
+        masked = self.secrets.masked(caller, [instance_id])[instance_id]
+        return InstanceStatus(
+            id=instance_id,
+            running=config.running,
+            enabled=config.enabled,
+            auto_start=config.auto_start,
+            config_version=config.version,
+            last_inbound_at=state.get("last_inbound_at"),
+            last_outbound_at=state.get("last_outbound_at"),
+            last_error=LastError(**state["last_error"]) if state.get("last_error") else None,
+            today=today[0]["counters"] if today else {},
+            secrets_configured={name: value is not None for name, value in masked.items()},
+        )
+
+    def logs(self, caller: TenantContext, instance_id: str, limit: int) -> LogList:
+        self._load(caller, instance_id)
+        return LogList(items=self.activity.recent(caller, instance_id, limit=limit))
+
+    def instance_stats(self, caller: TenantContext, instance_id: str, days: int) -> InstanceStats:
+        self._load(caller, instance_id)
+        rows = self.stats.days(caller, instance_id, days=days)
+        return InstanceStats(id=instance_id, days=rows, totals=sum_counters([row["counters"] for row in rows]))
+
+    def reset_stats(self, caller: TenantContext, instance_id: str) -> StatsReset:
+        self._load(caller, instance_id, write=True)
+        cleared = self.stats.reset(caller, instance_id)
+        self._audit(caller, instance_id, "stats reset", [])
+        return StatsReset(id=instance_id, cleared_days=cleared)
+
+    def tenant_stats(self, caller: TenantContext, days: int) -> TenantStats:
+        owner = caller.principal_id if caller.role == "user" else None
+        by_instance: dict[str, dict[str, int]] = {}
+        cursor = None
+        while True:
+            configs, cursor = self.instances.list(caller, limit=100, cursor=cursor, owner_id=owner)
+            for config in configs:
+                rows = self.stats.days(caller, config.instance_id, days=days)
+                by_instance[config.instance_id] = sum_counters([row["counters"] for row in rows])
+            if cursor is None:
+                break
+        return TenantStats(instances=len(by_instance), totals=sum_counters(list(by_instance.values())),
+                           by_instance=by_instance)
+
+    # ---- API keys ------------------------------------------------------------------------
+
+    def create_api_key(self, caller: TenantContext, data: ApiKeyCreate) -> ApiKeyCreated:
+        _require_admin(caller)
+        record, plaintext = self.api_keys.create(caller, data.role, data.principal_id,
+                                                 created_by=caller.principal_id)
+        return ApiKeyCreated(api_key=plaintext, **record.model_dump(exclude={"tenant_id"}))
+
+    def list_api_keys(self, caller: TenantContext) -> ApiKeyList:
+        _require_admin(caller)
+        return ApiKeyList(items=[ApiKeyOut(**r.model_dump(exclude={"tenant_id"})) for r in self.api_keys.list(caller)])
+
+    def revoke_api_key(self, caller: TenantContext, key_id: str) -> ApiKeyOut:
+        _require_admin(caller)
+        record = self.api_keys.revoke(caller, key_id)
+        return ApiKeyOut(**record.model_dump(exclude={"tenant_id"}))
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _validated(data: dict) -> InstanceConfig:
+        try:
+            return InstanceConfig.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise InvalidInput(".".join(str(p) for p in error["loc"]), error["msg"]) from None
+
+    def _audit(self, caller: TenantContext, instance_id: str, summary: str, fields: list[str]) -> None:
+        """Who changed what (field names only: never values, never secrets)."""
+        self.activity.record(caller, instance_id, "admin_change", summary, {"fields": fields},
+                             actor=caller.principal_id)

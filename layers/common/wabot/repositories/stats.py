@@ -1,0 +1,93 @@
+"""Per-instance counters per day, and the instance's runtime state (last traffic, last error)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from wabot import keys
+from wabot.dynamo import delete_partition, from_item, key, query_partition, to_value
+from wabot.tenancy import TenantContext
+
+COUNTERS = (
+    "inbound", "outbound", "llm_calls", "voice_replies", "errors", "delivered", "read", "played", "failed",
+    "prompt_tokens", "completion_tokens",
+)
+STATS_TTL_DAYS = 400
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class StatsRepository:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    def increment(self, tenant: TenantContext, instance_id: str, counters: dict[str, int],
+                  user_key: str | None = None, day: date | None = None) -> None:
+        """Add to today's counters (`inbound_text`-style names are fine too) in one write."""
+        day = day or _today()
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values: dict[str, Any] = {f":v{i}": {"N": str(int(v))} for i, v in enumerate(counters.values())}
+        parts = [f"#c{i} :v{i}" for i in range(len(counters))]
+        if user_key:
+            # A hash, not the phone or BSUID, counts unique users without storing who they are.
+            names["#users"] = "users"
+            values[":user"] = {"SS": [hashlib.sha256(user_key.encode()).hexdigest()[:16]]}
+            parts.append("#users :user")
+        if not parts:
+            return
+        expires = int((datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=STATS_TTL_DAYS)).timestamp())
+        names["#exp"] = "expires_at"
+        values[":exp"] = {"N": str(expires)}
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=key(keys.stats_pk(tenant, instance_id), f"{keys.DAY_SK_PREFIX}{day.isoformat()}"),
+            UpdateExpression="ADD " + ", ".join(parts) + " SET #exp = :exp",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def days(self, tenant: TenantContext, instance_id: str, days: int = 7) -> list[dict[str, Any]]:
+        """Counters of the last `days` days (oldest first); days without traffic are left out."""
+        since = _today() - timedelta(days=days - 1)
+        result = []
+        for item in query_partition(self._dynamodb, self._table, keys.stats_pk(tenant, instance_id),
+                                    keys.DAY_SK_PREFIX):
+            data = from_item(item)
+            day = data["sk"].removeprefix(keys.DAY_SK_PREFIX)
+            if day < since.isoformat():
+                continue
+            counters = {k: v for k, v in data.items() if k not in ("pk", "sk", "expires_at", "users")}
+            counters["unique_users"] = len(data.get("users", []))
+            result.append({"date": day, "counters": counters})
+        return result
+
+    def reset(self, tenant: TenantContext, instance_id: str) -> int:
+        """Clear the counters (never the runtime state, nothing of other instances)."""
+        return delete_partition(self._dynamodb, self._table, keys.stats_pk(tenant, instance_id), keys.DAY_SK_PREFIX)
+
+    def set_state(self, tenant: TenantContext, instance_id: str, **fields: Any) -> None:
+        """Runtime facts: last_inbound_at, last_outbound_at, last_error ({code, message, at})."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": _attribute(value) for i, value in enumerate(fields.values())}
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=key(keys.stats_pk(tenant, instance_id), keys.STATE_SK),
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def state(self, tenant: TenantContext, instance_id: str) -> dict[str, Any]:
+        response = self._dynamodb.get_item(TableName=self._table,
+                                           Key=key(keys.stats_pk(tenant, instance_id), keys.STATE_SK))
+        data = from_item(response.get("Item", {}))
+        return {k: v for k, v in data.items() if k not in ("pk", "sk")}
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    return {"NULL": True} if value is None else to_value(value)
