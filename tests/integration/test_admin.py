@@ -469,21 +469,20 @@ def test_tenant_isolation_check_from_the_legacy_release(world, stack):
     assert world.gateway.request("POST", f"/webhook/acme/{a_bot}", body=raw, headers={
         "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, SECRETS["app_secret"])}
     ).status == 200
-    StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).increment(
-        TenantContext("acme"), a_bot, {"inbound": 1}, user_key=payloads.BSUID)
-
     a_logs = world.admin.get(f"{BASE}/{a_bot}/logs").json()["items"]
     b_logs = world.other.get(f"{BASE}/{a_bot}/logs").json()["items"]
     assert any(e["kind"] == "webhook_accepted" for e in a_logs)
     assert not any(e["kind"] == "webhook_accepted" for e in b_logs)
     assert world.other.get(f"{BASE}/{a_bot}/stats").json()["totals"] == {}
-    assert world.admin.get(f"{BASE}/{a_bot}/stats").json()["totals"]["inbound"] == 1
+    assert world.admin.get(f"{BASE}/{a_bot}/stats").json()["totals"]["webhooks_accepted"] == 1
 
     # B's bot with the same user works independently.
     raw_b = payloads.body(payloads.text_notification("333333333", mid="wamid.A"))
     assert world.gateway.request("POST", f"/webhook/globex/{a_bot}", body=raw_b, headers={
         "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw_b, "globex-app-secret-1")}
     ).status == 200
+    assert world.other.get(f"{BASE}/{a_bot}/stats").json()["totals"]["webhooks_accepted"] == 1
+    assert world.admin.get(f"{BASE}/{a_bot}/stats").json()["totals"]["webhooks_accepted"] == 1
     queued = [item["body"] for item in drain(stack.refs["InboundQueue"])]
     assert sorted((e["tenant_id"], e["user_key"]) for e in queued) == [
         ("acme", payloads.BSUID), ("globex", payloads.BSUID)]
