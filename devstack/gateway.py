@@ -11,6 +11,7 @@ import importlib
 import json
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -44,14 +45,19 @@ class LambdaContext:
 
 @dataclass
 class Function:
+    """One function; like one Lambda execution environment it runs one invocation at a time
+    (Powertools' resolver and logger keep per-invocation state on module objects)."""
+
     logical_id: str
     handler: Callable[[dict, Any], Any]
     memory: int
     timeout: float
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def invoke(self, event: dict) -> Any:
-        context = LambdaContext(self.logical_id, self.memory, self.timeout)
-        return self.handler(event, context)
+        with self._lock:
+            context = LambdaContext(self.logical_id, self.memory, self.timeout)
+            return self.handler(event, context)
 
 
 def load_functions(template: dict[str, Any]) -> dict[str, Function]:

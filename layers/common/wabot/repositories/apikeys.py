@@ -44,6 +44,19 @@ class ApiKeyRepository:
                                 ConditionExpression="attribute_not_exists(pk)")
         return record, plaintext
 
+    def import_key(self, tenant: TenantContext, api_key: str, role: Role, principal_id: str) -> ApiKeyRecord:
+        """Store a key chosen by an operator (the local stack's LOCAL_ADMIN_KEY); it must be well formed."""
+        match = KEY_PATTERN.match(api_key)
+        if not match or match.group(1) != require_tenant(tenant).tenant_id:
+            raise ValueError(f"an API key for tenant {tenant.tenant_id} reads wab.{tenant.tenant_id}.<12 hex digits>."
+                             "<32 letters, digits, - or _>")
+        record = ApiKeyRecord(key_id=match.group(2), tenant_id=tenant.tenant_id, principal_id=principal_id,
+                              role=role, created_at=datetime.now(UTC), created_by="import")
+        item = {**keys.api_key_key(tenant, record.key_id), "key_hash": _hash(api_key),
+                **record.model_dump(mode="json")}
+        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        return record
+
     def list(self, tenant: TenantContext) -> list[ApiKeyRecord]:
         items = query_partition(self._dynamodb, self._table, keys.tenant_pk(tenant), keys.APIKEY_SK_PREFIX)
         return [ApiKeyRecord.model_validate(from_item(item)) for item in items]

@@ -1,0 +1,138 @@
+"""A fake WhatsApp Graph API for the local stack: answers like Meta, records every request.
+
+    POST /{version}/{phone_number_id}/messages   send (validated against Meta's limits) or mark read
+    POST /{version}/{phone_number_id}/media      multipart upload -> {"id": media_id}
+    GET  /{version}/{media_id}                   {url, mime_type, sha256, file_size, id}
+    GET  /media/{media_id}                       the uploaded bytes (the `url` above)
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from wabot.whatsapp.messages import from_graph_payload
+
+
+@dataclass
+class GraphResponse:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def _error(status: int, code: int, message: str, error_type: str = "OAuthException") -> GraphResponse:
+    body = {"error": {"message": message, "type": error_type, "code": code, "fbtrace_id": uuid.uuid4().hex[:20]}}
+    return GraphResponse(status, json.dumps(body).encode())
+
+
+def _ok(payload: dict[str, Any]) -> GraphResponse:
+    return GraphResponse(200, json.dumps(payload).encode())
+
+
+@dataclass
+class FakeGraphApi:
+    base_url: str  # e.g. http://127.0.0.1:3000/_local/graph
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.outbox.clear()
+
+    def recorded(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.outbox)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.outbox.append({**entry, "time": time.time()})
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> GraphResponse:
+        if method == "GET" and (match := re.fullmatch(r"/media/([\w.-]+)", path)):
+            return self._download(match.group(1))
+        if not headers.get("authorization", "").lower().startswith("bearer ") or \
+                len(headers["authorization"]) <= len("bearer "):
+            return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/messages", path)):
+            return self._messages(path, match.group(2), body)
+        if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/media", path)):
+            return self._upload(path, match.group(2), headers.get("content-type", ""), body)
+        if method == "GET" and (match := re.fullmatch(r"/(v\d+\.\d+)/([\w.-]+)", path)):
+            return self._media_info(match.group(2))
+        return _error(400, 100, f"Unsupported {method} request to {path}", "GraphMethodException")
+
+    def _messages(self, path: str, phone_number_id: str, body: bytes) -> GraphResponse:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(400, 100, "(#100) Invalid JSON body", "OAuthException")
+        if isinstance(payload, dict) and payload.get("status") == "read":
+            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id, "body": payload})
+            if not payload.get("message_id"):
+                return _error(400, 100, "(#100) The parameter message_id is required.")
+            return _ok({"success": True})
+        try:
+            from_graph_payload(payload)
+        except ValueError as exc:
+            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id, "body": payload,
+                          "error": str(exc)})
+            return _error(400, 100, f"(#100) Invalid parameter: {exc}")
+        self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id, "body": payload})
+        to = payload.get("to") or payload.get("recipient")
+        return _ok({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": str(to).lstrip("+")}],
+                    "messages": [{"id": f"wamid.LOCAL{uuid.uuid4().hex.upper()}"}]})
+
+    def _upload(self, path: str, phone_number_id: str, content_type: str, body: bytes) -> GraphResponse:
+        fields = _multipart(content_type, body)
+        file_part = fields.get("file")
+        if fields.get("messaging_product", (None, b""))[1] != b"whatsapp" or file_part is None:
+            return _error(400, 100, "(#100) messaging_product=whatsapp and file are required")
+        declared = fields.get("type", (None, b""))[1].decode() or file_part[0] or "application/octet-stream"
+        media_id = str(uuid.uuid4().int)[:16]
+        with self._lock:
+            self.media[media_id] = (declared, file_part[1])
+        self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
+                      "media_id": media_id, "mime_type": declared, "size": len(file_part[1])})
+        return _ok({"id": media_id})
+
+    def _media_info(self, media_id: str) -> GraphResponse:
+        with self._lock:
+            found = self.media.get(media_id)
+        if found is None:
+            return _error(400, 100, "(#100) Unsupported get request. Object does not exist", "GraphMethodException")
+        mime_type, data = found
+        return _ok({"url": f"{self.base_url}/media/{media_id}", "mime_type": mime_type,
+                    "sha256": hashlib.sha256(data).hexdigest(), "file_size": len(data), "id": media_id,
+                    "messaging_product": "whatsapp"})
+
+    def _download(self, media_id: str) -> GraphResponse:
+        with self._lock:
+            found = self.media.get(media_id)
+        if found is None:
+            return GraphResponse(404, b"not found", "text/plain")
+        return GraphResponse(200, found[1], found[0])
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """name -> (content type, bytes) of a multipart/form-data body."""
+    if not content_type.startswith("multipart/form-data"):
+        return {}
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            payload = part.get_payload(decode=True) or b""
+            fields[name] = (part.get_content_type() if part.get("content-type") else None, payload)
+    return fields

@@ -1,0 +1,225 @@
+"""The whole platform on this machine, without Docker: moto for AWS, the template's routes and
+queue pollers, a fake Graph API, all in one process that stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from devstack.fake_graph import FakeGraphApi
+from devstack.gateway import Function, HttpApiGateway, load_functions
+from devstack.provision import Stack, provision
+from devstack.template import resources_of_type
+from wabot import aws
+from wabot.repositories.apikeys import ApiKeyRepository
+from wabot.repositories.tenants import TenantRepository
+from wabot.tenancy import TenantContext
+
+REGION = "eu-west-1"
+
+
+def log(message: str, **fields: Any) -> None:
+    """The runner's own lines: structured, like the functions' Powertools logs."""
+    line = {"level": "INFO", "service": "local", "message": message, **fields,
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%S%z")}
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def new_api_key(tenant_id: str) -> str:
+    return f"wab.{tenant_id}.{secrets.token_hex(6)}.{secrets.token_urlsafe(24)}"
+
+
+class SqsPoller(threading.Thread):
+    """Plays Lambda's SQS event source mapping: receive, invoke, delete what succeeded."""
+
+    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, function: Function, batch_size: int,
+                 stop: threading.Event) -> None:
+        super().__init__(name=f"poller-{function.logical_id}", daemon=True)
+        self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
+        self._function, self._batch, self._stop = function, batch_size, stop
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._url, MaxNumberOfMessages=self._batch, WaitTimeSeconds=1,
+                    AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            except Exception as exc:
+                if not self._stop.is_set():
+                    log("poller receive failed", function=self._function.logical_id, error=type(exc).__name__)
+                    time.sleep(1)
+                continue
+            if messages:
+                self._deliver(messages)
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [self._record(m) for m in messages]}
+        try:
+            result = self._function.invoke(event) or {}
+            failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        except Exception as exc:
+            log("function failed, batch left for retry", function=self._function.logical_id,
+                error=type(exc).__name__)
+            return
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(QueueUrl=self._url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+            "attributes": message.get("Attributes", {}), "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody"), "eventSource": "aws:sqs", "eventSourceARN": self._arn,
+            "awsRegion": REGION,
+        }
+
+
+class LocalPlatform:
+    def __init__(self, aws_port: int = 4566, api_port: int = 3000, stack_name: str = "wabot-local",
+                 tenants: dict[str, str | None] | None = None) -> None:
+        self.aws_port, self.api_port, self.stack_name = aws_port, api_port, stack_name
+        self.tenant_keys: dict[str, str | None] = tenants if tenants is not None else {"demo": None}
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.graph = FakeGraphApi(base_url=f"{self.api_url}/_local/graph")
+        self.ready = False
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.stack: Stack | None = None
+        self.gateway: HttpApiGateway | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self._moto.start()
+        os.environ.update({
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.aws_port}",
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION,
+        })
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        aws.reset_clients()
+        session = boto3.Session(region_name=REGION)
+        self.stack = provision(session, self.stack_name)
+        os.environ.update(self.function_environment())
+        functions = load_functions(self.stack.template)
+        self.gateway = HttpApiGateway(self.stack.template, functions, log=lambda m: log(m))
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.api_port), _handler_class(self))
+        self._server.daemon_threads = True
+        self._spawn(threading.Thread(target=self._server.serve_forever, name="http", daemon=True))
+        self._start_pollers(session, functions)
+        self._bootstrap()
+        self.ready = True
+
+    def stop(self) -> None:
+        self.ready = False
+        self._stop.set()
+        if hasattr(self, "_server"):
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if hasattr(self, "_moto"):
+            self._moto.stop()
+
+    def _spawn(self, thread: threading.Thread) -> None:
+        self._threads.append(thread)
+        thread.start()
+
+    def function_environment(self) -> dict[str, str]:
+        """Every function's variables as the template sets them; outbound calls go to the fake."""
+        assert self.stack is not None
+        env: dict[str, str] = {}
+        for logical_id in resources_of_type(self.stack.template, "AWS::Serverless::Function"):
+            env.update(self.stack.environment(logical_id))
+        env.pop("POWERTOOLS_SERVICE_NAME", None)  # each function's Logger names its own service
+        env["GRAPH_API_BASE_URL"] = self.graph.base_url
+        return env
+
+    def _start_pollers(self, session: boto3.Session, functions: dict[str, Function]) -> None:
+        assert self.stack is not None
+        sqs = session.client("sqs")
+        for logical_id, resource in resources_of_type(self.stack.template, "AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] != "SQS":
+                    continue
+                queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                self._spawn(SqsPoller(sqs, self.stack.refs[queue_id], self.stack.attributes[(queue_id, "Arn")],
+                                      functions[logical_id], event["Properties"].get("BatchSize", 10), self._stop))
+
+    def _bootstrap(self) -> None:
+        assert self.stack is not None
+        table = self.stack.refs["AppTable"]
+        dynamodb = aws.client("dynamodb")
+        for tenant_id, key in list(self.tenant_keys.items()):
+            tenant = TenantContext(tenant_id)
+            TenantRepository(dynamodb, table).create(tenant, tenant_id)
+            key = key or new_api_key(tenant_id)
+            ApiKeyRepository(dynamodb, table).import_key(tenant, key, "admin", "admin")
+            self.tenant_keys[tenant_id] = key
+
+    # ---- local endpoints -------------------------------------------------------------------
+
+    def handle_local(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+        if path == "/_local/health":
+            status = 200 if self.ready else 503
+            return status, "application/json", json.dumps({"ready": self.ready}).encode()
+        if path == "/_local/outbox":
+            if method == "DELETE":
+                self.graph.clear()
+                return 204, "application/json", b""
+            return 200, "application/json", json.dumps(self.graph.recorded()).encode()
+        if path.startswith("/_local/graph/"):
+            answer = self.graph.handle(method, path.removeprefix("/_local/graph"), headers, body)
+            return answer.status, answer.content_type, answer.body
+        return 404, "application/json", b'{"message": "Not Found"}'
+
+
+def _handler_class(platform: LocalPlatform) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _dispatch(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            if url.path.startswith("/_local/"):
+                status, content_type, payload = platform.handle_local(self.command, url.path, headers, body)
+                response_headers = {"content-type": content_type}
+            elif platform.gateway is None:
+                status, response_headers, payload = 503, {"content-type": "application/json"}, b"{}"
+            else:
+                headers.setdefault("x-forwarded-proto", "http")
+                answer = platform.gateway.request(self.command, url.path, query=url.query, headers=headers,
+                                                  body=body, source_ip=self.client_address[0])
+                status, response_headers, payload = answer.status, answer.headers, answer.body
+            self.send_response(status)
+            for name, value in response_headers.items():
+                if name not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the functions log each request themselves
+
+    return Handler

@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API: outbound message models with Meta's limits, and the Graph API client."""
