@@ -121,3 +121,22 @@ def gateway(stack: Stack, function_env, clock):
     yield HttpApiGateway(stack.template, functions, clock=clock)
     for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
         factory.cache_clear()
+
+
+@pytest.fixture
+def funnel(stack: Stack, function_env):
+    """The funnel worker with the fake Graph API in process; yields a FunnelDriver."""
+    import httpx
+
+    from tests.integration.funnel_harness import FunnelDriver, GraphFake
+
+    function_env("FunnelFunction")
+    import funnel_handler
+
+    funnel_handler.worker.cache_clear()
+    fake = GraphFake()
+    worker = funnel_handler.worker()
+    worker.service.graph.http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+    worker.service.graph.base_url = "http://graph.test"
+    yield FunnelDriver(funnel_handler, fake)
+    funnel_handler.worker.cache_clear()

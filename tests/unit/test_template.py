@@ -10,7 +10,7 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
-from wabot.settings import StorageSettings, WebhookSettings
+from wabot.settings import FunnelSettings, StorageSettings, WebhookSettings
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -22,6 +22,7 @@ GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 # Each function's settings model: every variable it requires must be set by the template.
 SETTINGS_MODELS = {
     "WebhookFunction": WebhookSettings,
+    "FunnelFunction": FunnelSettings,
     "AdminFunction": StorageSettings,
     "AdminAuthorizerFunction": StorageSettings,
 }
@@ -60,6 +61,7 @@ def sqs_trigger_problems(template: dict) -> list[str]:
 
 
 def test_sqs_trigger_rules_hold():
+    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} >= {"InboundQueue"}
     assert sqs_trigger_problems(TEMPLATE) == []
 
 

@@ -56,3 +56,8 @@ class WebhookSettings(StorageSettings):
 class GraphApiSettings(_EnvSettings):
     graph_api_base_url: str = Field(default="https://graph.facebook.com", alias="GRAPH_API_BASE_URL")
     graph_api_version: str = Field(default="v25.0", alias="GRAPH_API_VERSION", pattern=r"^v\d+\.\d+$")
+
+
+class FunnelSettings(StorageSettings, GraphApiSettings):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)

@@ -1,19 +1,155 @@
-"""Conversation data of an instance's users, and removing all of an instance's data.
+"""Conversation data of an instance's users, and removing it.
 
-Layout: `...#USERS` indexes the instance's users (one item per user, sk `USER#{user_key}`), and
-each user's own partition `...#USER#{user_key}` holds profile, funnel events, discovery answers
-and history. The index is what lets an instance's data be found and deleted without a Scan.
+Layout (all under the tenant and instance):
+- `...#USERS` / `USER#{user_key}`: the index of the instance's users, so that their data can
+  be found and deleted without a Scan;
+- `...#USER#{user_key}`: `PROFILE` (identity, funnel state, the reply plan being sent),
+  `EVENT#{time}#{n}` (one per funnel step), `OUT#{wamid}` (state of a message we sent).
+Everything expires 30 days after the user was last active.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from wabot import keys
-from wabot.dynamo import delete_partition, query_partition
+from wabot.dynamo import delete_partition, from_item, key, query_partition, to_item
+from wabot.funnel.engine import ConversationState
 from wabot.tenancy import TenantContext
 
 USER_SK_PREFIX = "USER#"
+PROFILE_SK = "PROFILE"
+STATE_TTL_SECONDS = 30 * 24 * 3600
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+
+
+class ReplyPlan(BaseModel):
+    """The replies decided for one inbound message, stored before the first is sent, so that a
+    retry sends exactly the ones not sent yet."""
+
+    message_id: str
+    replies: list[dict[str, Any]] = Field(description="Graph API message bodies, in order")
+    llm_job: dict[str, Any] | None = None
+    sent: int = 0
+
+
+class UserProfile(BaseModel):
+    user_key: str
+    user_id: str | None = None
+    phone: str | None = None
+    profile_name: str | None = None
+    state: ConversationState = Field(default_factory=ConversationState)
+    last_inbound_at: int | None = None
+    plan: ReplyPlan | None = None
+    version: int = 0
+
+
+class ConcurrentUpdate(Exception):
+    pass
+
+
+class ConversationStore:
+    def __init__(self, dynamodb: Any, table: str, clock=time.time) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._clock = clock
+
+    def _expires(self) -> int:
+        return int(self._clock()) + STATE_TTL_SECONDS
+
+    def get_profile(self, tenant: TenantContext, instance_id: str, user_key: str) -> UserProfile | None:
+        response = self._dynamodb.get_item(TableName=self._table, ConsistentRead=True,
+                                           Key=key(keys.user_pk(tenant, instance_id, user_key), PROFILE_SK))
+        item = response.get("Item")
+        if not item:
+            return None
+        data = from_item(item)
+        if data.get("expires_at", float("inf")) <= self._clock():
+            return None  # expired, not yet deleted by DynamoDB
+        return UserProfile.model_validate(data)
+
+    def save_profile(self, tenant: TenantContext, instance_id: str, profile: UserProfile) -> UserProfile:
+        """Write the profile if nobody else did meanwhile (optimistic, on `version`)."""
+        expected = profile.version
+        saved = profile.model_copy(update={"version": expected + 1})
+        item = {"pk": keys.user_pk(tenant, instance_id, profile.user_key), "sk": PROFILE_SK,
+                "expires_at": self._expires(), **saved.model_dump(mode="json")}
+        condition = "attribute_not_exists(pk)" if expected == 0 else "version = :v"
+        arguments: dict[str, Any] = {"TableName": self._table, "Item": to_item(item),
+                                     "ConditionExpression": condition}
+        if expected:
+            arguments["ExpressionAttributeValues"] = {":v": {"N": str(expected)}}
+        try:
+            self._dynamodb.put_item(**arguments)
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            raise ConcurrentUpdate(profile.user_key) from None
+        if expected == 0:
+            self._dynamodb.put_item(TableName=self._table, Item=to_item({
+                "pk": keys.users_pk(tenant, instance_id), "sk": f"{USER_SK_PREFIX}{profile.user_key}",
+                "expires_at": self._expires()}))
+        return saved
+
+    def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int) -> UserProfile:
+        """Record progress through the plan; the last reply clears it (unless an LLM hand-off is left)."""
+        assert profile.plan is not None
+        done = sent >= len(profile.plan.replies) and profile.plan.llm_job is None
+        plan = None if done else profile.plan.model_copy(update={"sent": sent})
+        return self.save_profile(tenant, instance_id, profile.model_copy(update={"plan": plan}))
+
+    def record_steps(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str,
+                     steps: list[str]) -> None:
+        if not steps:
+            return
+        now = self._clock()
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")  # sorts in order
+        requests = [{"PutRequest": {"Item": to_item({
+            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"EVENT#{stamp}#{message_id[-24:]}#{i:02d}",
+            "step": step, "message_id": message_id, "at": int(now), "expires_at": self._expires()})}}
+            for i, step in enumerate(steps[:25])]
+        pending = {self._table: requests}
+        for _ in range(5):
+            pending = self._dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                return
+
+    def steps(self, tenant: TenantContext, instance_id: str, user_key: str) -> list[str]:
+        items = query_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key), "EVENT#")
+        return [from_item(item)["step"] for item in items]
+
+    def update_outbound_status(self, tenant: TenantContext, instance_id: str, user_key: str, wamid: str,
+                               status: str, at: int) -> bool:
+        """Move a sent message's state forward only (a late `delivered` never overwrites `read`)."""
+        rank = STATUS_RANK.get(status)
+        if rank is None:
+            return False
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table, Key=key(keys.user_pk(tenant, instance_id, user_key), f"OUT#{wamid}"),
+                UpdateExpression="SET #s = :s, #r = :r, #at = :at, expires_at = :exp",
+                ConditionExpression="attribute_not_exists(#r) OR #r < :r",
+                ExpressionAttributeNames={"#s": "status", "#r": "rank", "#at": "status_at"},
+                ExpressionAttributeValues={":s": {"S": status}, ":r": {"N": str(rank)}, ":at": {"N": str(at)},
+                                           ":exp": {"N": str(self._expires())}},
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def outbound_status(self, tenant: TenantContext, instance_id: str, user_key: str, wamid: str) -> str | None:
+        response = self._dynamodb.get_item(TableName=self._table,
+                                           Key=key(keys.user_pk(tenant, instance_id, user_key), f"OUT#{wamid}"))
+        return from_item(response["Item"])["status"] if "Item" in response else None
+
+    def reset_user(self, tenant: TenantContext, instance_id: str, user_key: str) -> int:
+        """Forget one user: profile, funnel events, discovery answers, history."""
+        deleted = delete_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key))
+        self._dynamodb.delete_item(TableName=self._table, Key=key(keys.users_pk(tenant, instance_id),
+                                                                  f"{USER_SK_PREFIX}{user_key}"))
+        return deleted
 
 
 class InstanceDataPurger:

@@ -45,12 +45,13 @@ class SecretStore:
     def path(self, tenant: TenantContext, instance_id: str, name: str) -> str:
         return keys.secret_path(self._prefix, tenant, instance_id, name)
 
-    def get(self, tenant: TenantContext, config: InstanceConfig, name: str) -> str | None:
-        """The secret's value, or None when it is not configured."""
+    def get(self, tenant: TenantContext, config: InstanceConfig, name: str, force_fetch: bool = False) -> str | None:
+        """The secret's value, or None when it is not configured. `force_fetch` bypasses the
+        cache (after the Graph API rejected a token that may have been rotated)."""
         if config.tenant_id != require_tenant(tenant).tenant_id:
             raise PermissionError("instance config of another tenant")
         path = self.path(tenant, config.instance_id, name)
-        stale = self._fetched_version.get(path, config.version) < config.version
+        stale = force_fetch or self._fetched_version.get(path, config.version) < config.version
         try:
             value = self._provider.get(path, decrypt=True, max_age=self._max_age, force_fetch=stale)
         except GetParameterError as exc:

@@ -27,18 +27,23 @@ class StatsRepository:
         self._table = table
 
     def increment(self, tenant: TenantContext, instance_id: str, counters: dict[str, int],
-                  user_key: str | None = None, day: date | None = None) -> None:
-        """Add to today's counters (`inbound_text`-style names are fine too) in one write."""
+                  user_key: str | None = None, day: date | None = None, latest: dict[str, str] | None = None) -> None:
+        """Add to today's counters (`inbound_text`-style names too) in one write; `latest` sets
+        facts like `last_inbound_at` on the same item, saving a second write."""
         day = day or _today()
         names = {f"#c{i}": name for i, name in enumerate(counters)}
         values: dict[str, Any] = {f":v{i}": {"N": str(int(v))} for i, v in enumerate(counters.values())}
         parts = [f"#c{i} :v{i}" for i in range(len(counters))]
+        sets = ["#exp = :exp"]
+        for i, (name, value) in enumerate((latest or {}).items()):
+            names[f"#l{i}"], values[f":l{i}"] = name, {"S": value}
+            sets.append(f"#l{i} = :l{i}")
         if user_key:
             # A hash, not the phone or BSUID, counts unique users without storing who they are.
             names["#users"] = "users"
             values[":user"] = {"SS": [hashlib.sha256(user_key.encode()).hexdigest()[:16]]}
             parts.append("#users :user")
-        if not parts:
+        if not parts and not latest:
             return
         expires = int((datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=STATS_TTL_DAYS)).timestamp())
         names["#exp"] = "expires_at"
@@ -46,7 +51,7 @@ class StatsRepository:
         self._dynamodb.update_item(
             TableName=self._table,
             Key=key(keys.stats_pk(tenant, instance_id), f"{keys.DAY_SK_PREFIX}{day.isoformat()}"),
-            UpdateExpression="ADD " + ", ".join(parts) + " SET #exp = :exp",
+            UpdateExpression=("ADD " + ", ".join(parts) + " " if parts else "") + "SET " + ", ".join(sets),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
@@ -61,7 +66,8 @@ class StatsRepository:
             day = data["sk"].removeprefix(keys.DAY_SK_PREFIX)
             if day < since.isoformat():
                 continue
-            counters = {k: v for k, v in data.items() if k not in ("pk", "sk", "expires_at", "users")}
+            counters = {k: v for k, v in data.items()
+                        if k not in ("pk", "sk", "expires_at", "users") and not k.startswith("last_")}
             counters["unique_users"] = len(data.get("users", []))
             result.append({"date": day, "counters": counters})
         return result
@@ -83,10 +89,19 @@ class StatsRepository:
         )
 
     def state(self, tenant: TenantContext, instance_id: str) -> dict[str, Any]:
-        response = self._dynamodb.get_item(TableName=self._table,
-                                           Key=key(keys.stats_pk(tenant, instance_id), keys.STATE_SK))
-        data = from_item(response.get("Item", {}))
-        return {k: v for k, v in data.items() if k not in ("pk", "sk")}
+        """STATE (last error) merged with the newest `last_*` facts of the recent day items."""
+        pk = keys.stats_pk(tenant, instance_id)
+        response = self._dynamodb.get_item(TableName=self._table, Key=key(pk, keys.STATE_SK))
+        data = {k: v for k, v in from_item(response.get("Item", {})).items() if k not in ("pk", "sk")}
+        recent = self._dynamodb.query(
+            TableName=self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :day)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":day": {"S": keys.DAY_SK_PREFIX}},
+            ScanIndexForward=False, Limit=31).get("Items", [])
+        for item in map(from_item, recent):
+            for name, value in item.items():
+                if name.startswith("last_"):
+                    data.setdefault(name, value)
+        return data
 
 
 def _attribute(value: Any) -> dict[str, Any]:

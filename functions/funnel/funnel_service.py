@@ -1,0 +1,189 @@
+"""Handling one queued event: statuses, gates, the funnel decision, and reliable sending.
+
+Exactly once, in three layers: the queue dedups Meta's quick retries; Powertools idempotency
+(keyed on tenant, instance and WhatsApp id, kept 8 days) skips events already handled; and
+the reply plan stored in the user's profile before the first send makes a retry after a crash
+send only the replies that were not sent yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from wabot.funnel.default_funnel import default_funnel
+from wabot.funnel.definition import FunnelDefinition
+from wabot.funnel.engine import FunnelEngine
+from wabot.models.events import InboundEvent
+from wabot.models.instance import InstanceConfig
+from wabot.queue import EventPublisher
+from wabot.repositories.activity import ActivityLog
+from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserProfile
+from wabot.repositories.funnels import FunnelRepository
+from wabot.repositories.instances import InstanceRegistry
+from wabot.repositories.secrets import SecretStore
+from wabot.repositories.stats import StatsRepository
+from wabot.tenancy import TenantContext
+from wabot.whatsapp.graph import GraphClient, GraphError, send_with_retries
+from wabot.whatsapp.messages import Recipient, to_graph_payload
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+class DeliveryStopped(Exception):
+    """A permanent send failure: recorded, the rest of the plan dropped, the event done."""
+
+
+@dataclass
+class FunnelService:
+    registry: InstanceRegistry
+    funnels: FunnelRepository
+    conversations: ConversationStore
+    stats: StatsRepository
+    activity: ActivityLog
+    secrets: SecretStore
+    graph: GraphClient
+    llm_queue: EventPublisher
+    logger: Any
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._engines: dict[tuple[str, str, int], FunnelEngine] = {}
+
+    # ---- entry point -------------------------------------------------------------------------
+
+    def handle(self, event: InboundEvent, deadline: float) -> None:
+        tenant = TenantContext(event.tenant_id)
+        if event.kind == "status":
+            self._status(tenant, event)
+            return
+        config = self.registry.get(tenant, event.instance_id, min_version=event.config_version)
+        profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
+        profile = profile or UserProfile(user_key=event.user_key)
+        if profile.plan is None or profile.plan.message_id != event.message_id:
+            profile = self._decide(tenant, config, profile, event)
+        if profile.plan is not None:
+            self._deliver(tenant, config, profile, event, deadline)
+
+    # ---- deciding ----------------------------------------------------------------------------
+
+    def _engine(self, tenant: TenantContext, config: InstanceConfig) -> FunnelEngine:
+        cache_key = (tenant.tenant_id, config.instance_id, config.version)
+        if cache_key not in self._engines:
+            custom: FunnelDefinition | None = self.funnels.get(tenant, config.instance_id)
+            self._engines[cache_key] = FunnelEngine(custom or default_funnel())
+        return self._engines[cache_key]
+
+    def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
+                event: InboundEvent) -> UserProfile:
+        now = self.clock()
+        if profile.plan is not None:
+            self.logger.warning("previous reply plan abandoned", extra={"sent": profile.plan.sent,
+                                                                        "planned": len(profile.plan.replies)})
+        outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
+        recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
+        replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
+        plan = None
+        if replies or outcome.to_llm:
+            plan = ReplyPlan(message_id=event.message_id, replies=replies,
+                             llm_job=event.model_dump(mode="json") if outcome.to_llm else None)
+        profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
+            "state": outcome.state, "plan": plan,
+            "phone": event.phone or profile.phone, "user_id": event.user_id or profile.user_id,
+            "profile_name": event.profile_name or profile.profile_name,
+            "last_inbound_at": max(profile.last_inbound_at or 0, event.timestamp),
+        }))
+        self.conversations.record_steps(tenant, config.instance_id, event.user_key, event.message_id, outcome.steps)
+        self.stats.increment(tenant, config.instance_id, {"inbound": 1, f"inbound_{event.type}": 1},
+                             user_key=event.user_key, latest={"last_inbound_at": _iso(now)})
+        if outcome.gate:
+            self.activity.record(tenant, config.instance_id, "message_handled",
+                                 f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
+        return profile
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def _deliver(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
+                 event: InboundEvent, deadline: float) -> None:
+        plan = profile.plan
+        assert plan is not None
+        instance_id = config.instance_id
+        sent_now = 0
+        try:
+            token = self.secrets.get(tenant, config, "access_token")
+            if not token:
+                raise DeliveryStopped("no access token configured")
+            if plan.sent == 0 and plan.replies:
+                self._mark_read(config, token, event)
+            for index in range(plan.sent, len(plan.replies)):
+                token = self._send(tenant, config, token, plan.replies[index], deadline)
+                profile = self.conversations.mark_sent(tenant, instance_id, profile, index + 1)
+                sent_now += 1
+        except DeliveryStopped as stop:
+            self._record_failure(tenant, config, str(stop))
+            profile = self.conversations.save_profile(tenant, instance_id, profile.model_copy(update={"plan": None}))
+        finally:
+            if sent_now:
+                self.stats.increment(tenant, instance_id, {"outbound": sent_now},
+                                     latest={"last_outbound_at": _iso(self.clock())})
+        if plan.llm_job is not None and profile.plan is not None:
+            # Only the LLM hand-off is left: the FIFO dedup id keeps a retry from queueing it twice.
+            self.llm_queue.publish([InboundEvent.model_validate(plan.llm_job)])
+            self.conversations.save_profile(tenant, instance_id, profile.model_copy(update={"plan": None}))
+        if sent_now:
+            self.activity.record(tenant, instance_id, "reply_sent", f"{sent_now} repl{'y' if sent_now == 1 else 'ies'}"
+                                 " sent", {"message_id": event.message_id[-40:]})
+
+    def _send(self, tenant: TenantContext, config: InstanceConfig, token: str, payload: dict, deadline: float) -> str:
+        """Send one reply; returns the token that worked. Transient errors past the deadline raise
+        GraphError (the event is retried later); permanent ones raise DeliveryStopped."""
+        refreshed = False
+        while True:
+            try:
+                send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload), deadline)
+                return token
+            except GraphError as error:
+                if error.token_invalid and not refreshed:
+                    # Maybe rotated since we cached it: read it once more before giving up.
+                    refreshed = True
+                    token = self.secrets.get(tenant, config, "access_token", force_fetch=True) or token
+                    continue
+                if error.retriable:
+                    raise
+                if error.token_invalid:
+                    self.stats.set_state(tenant, config.instance_id, last_error={
+                        "code": error.code, "message": "access token expired or invalid", "at": _iso(self.clock())})
+                raise DeliveryStopped(f"Graph API error {error.code}: {error.message[:200]}") from error
+
+    def _mark_read(self, config: InstanceConfig, token: str, event: InboundEvent) -> None:
+        try:
+            self.graph.mark_read(config.phone_number_id, token, event.message_id)
+        except GraphError as error:  # a read receipt is a courtesy: never a reason to fail
+            self.logger.info("mark-as-read failed", extra={"code": error.code})
+
+    def _record_failure(self, tenant: TenantContext, config: InstanceConfig, reason: str) -> None:
+        self.logger.warning("reply not delivered", extra={"reason": reason})
+        self.activity.record(tenant, config.instance_id, "error", f"reply not delivered: {reason}"[:500], {})
+        self.stats.increment(tenant, config.instance_id, {"errors": 1})
+
+    # ---- statuses ----------------------------------------------------------------------------
+
+    def _status(self, tenant: TenantContext, event: InboundEvent) -> None:
+        moved = self.conversations.update_outbound_status(tenant, event.instance_id, event.user_key,
+                                                          event.message_id, event.type, event.timestamp)
+        counters = {event.type: 1} if moved else {}
+        if event.type == "failed":
+            errors = (event.content or {}).get("errors") or []
+            codes = [error.get("code") for error in errors if isinstance(error, dict)]
+            counters["errors"] = 1
+            self.activity.record(tenant, event.instance_id, "error",
+                                 f"message not delivered: {', '.join(map(str, codes)) or 'unknown error'}",
+                                 {"message_id": event.message_id[-40:], "codes": codes,
+                                  "titles": [str(e.get("title", ""))[:80] for e in errors if isinstance(e, dict)]})
+        if counters:
+            self.stats.increment(tenant, event.instance_id, counters)

@@ -1,0 +1,102 @@
+"""WhatsApp Cloud API (Graph API) client: send messages, mark read, upload media.
+
+`GraphClient` makes one HTTP call and classifies Meta's errors by `error.code` (never by HTTP
+status or text, as Meta advises). `send_with_retries` retries what is transient (timeouts,
+5xx, throttling codes) with backoff inside a deadline, and never what is permanent.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+# Throttling and transient server-side codes (WhatsApp reference §8).
+RETRIABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057})
+TOKEN_INVALID_CODES = frozenset({0, 190})
+
+
+class GraphError(Exception):
+    def __init__(self, code: int | None, message: str, http_status: int | None = None) -> None:
+        super().__init__(f"Graph API error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+    @property
+    def retriable(self) -> bool:
+        if self.code in RETRIABLE_CODES:
+            return True
+        # No Meta error body (gateway failure, timeout): the outcome is unknown, retry.
+        return self.code is None and (self.http_status is None or self.http_status >= 500)
+
+    @property
+    def token_invalid(self) -> bool:
+        return self.code in TOKEN_INVALID_CODES
+
+
+@dataclass
+class GraphClient:
+    base_url: str
+    version: str
+    http: httpx.Client
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{self.version}/{path.lstrip('/')}"
+
+    def _call(self, method: str, path: str, token: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.http.request(method, self._url(path), headers={"Authorization": f"Bearer {token}"},
+                                         **kwargs)
+        except httpx.TimeoutException as exc:
+            raise GraphError(None, f"timeout: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise GraphError(None, f"transport error: {type(exc).__name__}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 400 or "error" in body:
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            raise GraphError(error.get("code"), str(error.get("message", response.reason_phrase))[:300],
+                             response.status_code)
+        return body
+
+    def send(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
+        """Returns the WhatsApp message id Meta assigned (acceptance, not delivery)."""
+        body = self._call("POST", f"{phone_number_id}/messages", token, json=payload)
+        messages = body.get("messages") or [{}]
+        return str(messages[0].get("id", ""))
+
+    def mark_read(self, phone_number_id: str, token: str, message_id: str) -> None:
+        self._call("POST", f"{phone_number_id}/messages", token,
+                   json={"messaging_product": "whatsapp", "status": "read", "message_id": message_id})
+
+    def upload_media(self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str) -> str:
+        body = self._call("POST", f"{phone_number_id}/media", token,
+                          data={"messaging_product": "whatsapp", "type": mime_type},
+                          files={"file": (filename, data, mime_type)})
+        return str(body["id"])
+
+
+def send_with_retries(call: Callable[[], Any], deadline: float, *, base_delay: float = 0.5,
+                      clock: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], None] = time.sleep) -> Any:
+    """Run `call`, retrying transient Graph errors with exponential backoff and jitter until
+    `deadline` (a `clock()` value). Permanent errors and the last transient one are raised."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except GraphError as error:
+            if not error.retriable:
+                raise
+            delay = min(8.0, base_delay * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+            if clock() + delay >= deadline:
+                raise
+            sleep(delay)
+            attempt += 1

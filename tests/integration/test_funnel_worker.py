@@ -1,0 +1,351 @@
+"""The funnel worker end to end over moto, with a fake Graph API: exact outbound messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import payloads
+from tests.integration.conftest import drain, seed_instance
+from tests.integration.funnel_harness import (
+    body_text,
+    graph_error,
+    message_event,
+    reply_ids,
+    sqs_record,
+    status_event,
+)
+from wabot import aws
+from wabot.models.instance import InstanceConfig
+from wabot.repositories.activity import ActivityLog
+from wabot.repositories.conversations import ConversationStore
+from wabot.repositories.instances import InstanceRepository
+from wabot.repositories.stats import StatsRepository
+
+
+@pytest.fixture
+def acme(stack):
+    return seed_instance(stack, "acme", "support-bot", "106540352242922")
+
+
+@pytest.fixture
+def globex(stack):
+    return seed_instance(stack, "globex", "support-bot", "209876543210987")
+
+
+def configure(stack, instance, **changes):
+    repository = InstanceRepository(aws.client("dynamodb"), stack.refs["AppTable"])
+    config = repository.get(instance.tenant, instance.instance_id)
+    repository.put(instance.tenant, InstanceConfig.model_validate(
+        {**config.model_dump(), **changes, "version": config.version + 1}))
+    return config.version + 1
+
+
+def say(funnel, instance, text, **kwargs):
+    return funnel.exchange(message_event(instance, text=text, **kwargs))
+
+
+def tap(funnel, instance, reply_id, kind="button_reply", **kwargs):
+    return funnel.exchange(message_event(instance, reply=(kind, reply_id), **kwargs))
+
+
+def steps(stack, instance, user_key=payloads.BSUID):
+    return ConversationStore(aws.client("dynamodb"), stack.refs["AppTable"]).steps(
+        instance.tenant, instance.instance_id, user_key)
+
+
+def profile(stack, instance, user_key=payloads.BSUID):
+    return ConversationStore(aws.client("dynamodb"), stack.refs["AppTable"]).get_profile(
+        instance.tenant, instance.instance_id, user_key)
+
+
+def test_greeting_gets_the_welcome_buttons_addressed_with_plus(funnel, acme):
+    [welcome] = say(funnel, acme, "Hello!")
+    assert welcome["to"] == "+" + payloads.PHONE
+    assert welcome["type"] == "interactive"
+    assert reply_ids(welcome) == ["sales:quiz", "faq:menu", "sales:manager"]
+    assert "LocalAI Assistant" in body_text(welcome)
+    assert funnel.graph.reads()  # the user's message was marked as read
+
+
+def test_russian_instance_answers_in_russian(funnel, stack, acme):
+    configure(stack, acme, language="ru")
+    [welcome] = say(funnel, acme, "привет", config_version=2)
+    assert body_text(welcome).startswith("👋 Здравствуйте")
+
+
+def test_user_without_phone_is_answered_by_bsuid(funnel, acme):
+    [welcome] = say(funnel, acme, "hi", user_phone=None, user_id="BR.998877")
+    assert welcome["recipient"] == "BR.998877" and "to" not in welcome
+
+
+def quiz_to_segment(funnel, acme, goal, skills, budget):
+    sent = tap(funnel, acme, "sales:quiz")
+    assert [m["type"] for m in sent] == ["text", "interactive"]
+    assert reply_ids(sent[1]) == [f"sales:qa:goal:{o}" for o in ("support", "docs", "sales", "other")]
+    picked = tap(funnel, acme, f"sales:qa:goal:{goal}", "list_reply")
+    assert reply_ids(picked[0]) == ["sales:qm:goal", "sales:qd:goal"]
+    [skills_q] = tap(funnel, acme, "sales:qd:goal")
+    assert reply_ids(skills_q)[0] == "sales:qa:skills:self"
+    [budget_q] = tap(funnel, acme, f"sales:qa:skills:{skills}", "list_reply")
+    return tap(funnel, acme, f"sales:qa:budget:{budget}", "list_reply")
+
+
+def test_diy_path_with_gpu_audit(funnel, stack, acme):
+    [segment] = quiz_to_segment(funnel, acme, "docs", "self", "low")
+    assert reply_ids(segment) == ["sales:gpu_list", "faq:cat_install", "nav:menu"]
+    [gpus] = tap(funnel, acme, "sales:gpu_list")
+    assert "sales:gpu:rtx3090" in reply_ids(gpus) and reply_ids(gpus)[-1] == "sales:gpu_other"
+    [verdict] = tap(funnel, acme, "sales:gpu:rtx3090", "list_reply")
+    assert "RTX 3090" in body_text(verdict) and "github.com" in body_text(verdict)
+    [prompt] = tap(funnel, acme, "sales:gpu_other", "list_reply")
+    assert profile(stack, acme).state.funnel_state == "diy_gpu_custom"
+    [typed] = say(funnel, acme, "I have an RTX 4090")
+    assert "RTX 4090" in body_text(typed)
+    tap(funnel, acme, "sales:gpu_other", "list_reply")
+    [unknown] = say(funnel, acme, "GTX 750")
+    assert "GTX 750" in body_text(unknown) and profile(stack, acme).state.funnel_state is None
+    assert "segment:diy" in steps(stack, acme)
+    assert profile(stack, acme).state.segment == "diy"
+
+
+def test_basic_path_with_payment_link_and_manager(funnel, stack, acme):
+    [segment] = quiz_to_segment(funnel, acme, "support", "help", "mid")
+    assert reply_ids(segment) == ["sales:basic_value", "sales:basic_demo", "sales:basic_order"]
+    [value] = tap(funnel, acme, "sales:basic_value")
+    assert "99,000" in body_text(value)
+    [demo] = tap(funnel, acme, "sales:basic_demo")
+    assert "demo" in body_text(demo)
+    [order] = tap(funnel, acme, "sales:basic_order")
+    assert "https://yoomoney.ru/" in body_text(order) and "+7 900" in body_text(order)
+    assert [s for s in steps(stack, acme) if s.startswith("quiz:")] == [
+        "quiz:goal=support", "quiz:skills=help", "quiz:budget=mid"]
+
+
+def test_quiz_more_adds_several_answers(funnel, stack, acme):
+    tap(funnel, acme, "sales:quiz")
+    tap(funnel, acme, "sales:qa:goal:docs", "list_reply")
+    [again] = tap(funnel, acme, "sales:qm:goal")
+    assert reply_ids(again)[0] == "sales:qa:goal:support"
+    tap(funnel, acme, "sales:qa:goal:sales", "list_reply")
+    tap(funnel, acme, "sales:qd:goal")
+    assert profile(stack, acme).state.quiz_answers["goal"] == ["docs", "sales"]
+
+
+def test_custom_path_discovery_quote_and_spec(funnel, stack, acme):
+    [segment] = quiz_to_segment(funnel, acme, "docs", "help", "high")
+    assert reply_ids(segment)[0] == "sales:custom_start"
+    start = tap(funnel, acme, "sales:custom_start")
+    assert body_text(start[-1]).startswith("1/5")
+    for answer, expected_next in [("A bank", "2/5"), ("250", "3/5"), ("1C, Bitrix24", "4/5"),
+                                  ("10,000 PDF contracts", "5/5")]:
+        [question] = say(funnel, acme, answer)
+        assert body_text(question).startswith(expected_next)
+    assert profile(stack, acme).state.funnel_state == "custom_step_5"
+    [quote] = say(funnel, acme, "urgent, next month")
+    text = body_text(quote)
+    # base 300 000 + 2 integrations x 50 000 + 3 x 20 000 per 100 users = 460 000, +30% urgent
+    assert "*Estimate: 598 000 ₽*" in text
+    assert "Basic package: 99 000 ₽" in text
+    assert reply_ids(quote) == ["tz:generate", "nav:menu"]
+    spec = tap(funnel, acme, "tz:generate")
+    assert "*1. Company:* A bank" in body_text(spec[-1]) and "*3. Integrations:* 1C, Bitrix24" in body_text(spec[-1])
+    assert profile(stack, acme).state.discovery["users"] == "250"
+
+
+def test_free_input_step_is_resumed_from_saved_state(funnel, stack, acme):
+    store = ConversationStore(aws.client("dynamodb"), stack.refs["AppTable"])
+    say(funnel, acme, "hi")
+    saved = store.get_profile(acme.tenant, acme.instance_id, payloads.BSUID)
+    saved.state.funnel_state = "custom_step_3"
+    saved.state.discovery = {"company": "Shop", "users": "5"}
+    store.save_profile(acme.tenant, acme.instance_id, saved)
+    [question] = say(funnel, acme, "none")
+    assert body_text(question).startswith("4/5")
+
+
+def test_faq_navigation_both_directions(funnel, acme):
+    [menu] = tap(funnel, acme, "faq:menu")
+    assert reply_ids(menu) == ["faq:cat_product", "faq:cat_install", "faq:cat_pricing"]
+    [section] = tap(funnel, acme, "faq:cat_product", "list_reply")
+    assert reply_ids(section) == ["faq:what_is", "faq:offline", "faq:security", "faq:vs_cloud", "faq:cloud_models"]
+    [answer] = tap(funnel, acme, "faq:offline", "list_reply")
+    assert "offline" in body_text(answer).lower()
+    assert reply_ids(answer) == ["faq:back_product", "nav:menu"]
+    [back] = tap(funnel, acme, "faq:back_product")
+    assert reply_ids(back) == reply_ids(section)
+    [home] = tap(funnel, acme, "nav:menu")
+    assert reply_ids(home) == ["sales:quiz", "faq:menu", "sales:manager"]
+
+
+def test_unknown_reply_falls_back_to_the_welcome(funnel, acme):
+    [welcome] = tap(funnel, acme, "sales:retired_button")
+    assert reply_ids(welcome)[0] == "sales:quiz"
+
+
+def test_free_text_goes_to_the_llm_queue_in_conversation_order(funnel, stack, acme):
+    first = message_event(acme, text="What about GDPR?")
+    second = message_event(acme, text="And HIPAA?")
+    assert funnel.send(first, second) == []
+    assert funnel.graph.sent() == []
+    jobs = drain(stack.refs["LlmQueue"])
+    assert [j["body"]["message_id"] for j in jobs] == [first.message_id, second.message_id]
+    assert jobs[0]["attributes"]["MessageGroupId"] == first.conversation_id
+    assert profile(stack, acme).plan is None
+
+
+def test_rate_limit_one_notice_per_window(funnel, stack, acme):
+    configure(stack, acme, rate_limit_count=2, rate_limit_hours=5)
+    sent = [say(funnel, acme, f"question {i}", config_version=2) for i in range(4)]
+    assert sent[0] == [] and sent[1] == []
+    assert "limit" in body_text(sent[2][0])
+    assert sent[3] == []
+    assert len(drain(stack.refs["LlmQueue"])) == 2
+
+
+def test_stop_and_start(funnel, stack, acme):
+    [bye] = say(funnel, acme, "STOP")
+    assert "START" in body_text(bye)
+    assert say(funnel, acme, "hi") == []
+    assert say(funnel, acme, "anything") == []
+    assert drain(stack.refs["LlmQueue"]) == []
+    back = say(funnel, acme, "start")
+    assert [reply_ids(m) for m in back][1] == ["sales:quiz", "faq:menu", "sales:manager"]
+    [bye_ru] = say(funnel, acme, "СТОП")
+    assert profile(stack, acme).state.opted_out is True and bye_ru
+
+
+@pytest.mark.parametrize("changes, answered", [
+    ({"blocked_phones": [payloads.PHONE]}, False),
+    ({"blocked_phones": [payloads.BSUID]}, False),
+    ({"allowed_phones": ["79990000000"]}, False),
+    ({"allowed_phones": [payloads.PHONE]}, True),
+    ({"allowed_phones": [payloads.BSUID]}, True),
+])
+def test_blocked_and_allowed_lists(funnel, stack, acme, changes, answered):
+    version = configure(stack, acme, **changes)
+    sent = say(funnel, acme, "hi", config_version=version)
+    assert bool(sent) is answered
+    if not answered:
+        logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+        assert logs[0].detail == {"gate": "blocked"}
+
+
+def test_stopped_instance_records_but_sends_nothing(funnel, stack, acme):
+    version = configure(stack, acme, running=False)
+    assert say(funnel, acme, "hi", config_version=version) == []
+    assert funnel.graph.api.recorded() == []  # not even a read receipt
+    stats = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(acme.tenant, acme.instance_id, 1)
+    assert stats[0]["counters"]["inbound"] == 1
+
+
+# ---- exactly once ----------------------------------------------------------------------------
+
+
+def test_same_event_three_times_and_after_the_dedup_window_gives_one_reply_set(funnel, acme):
+    event = message_event(acme, text="hi")
+    assert funnel.deliver(sqs_record(event, "sqs-1")) == []
+    assert funnel.deliver(sqs_record(event, "sqs-1", receive_count=2)) == []
+    assert funnel.deliver(sqs_record(event, "sqs-2")) == []  # a Meta retry queued again later
+    assert len(funnel.graph.sent()) == 1
+
+
+def test_graph_failure_midway_then_retry_sends_no_duplicate_and_misses_nothing(funnel, acme):
+    event = message_event(acme, reply=("button_reply", "sales:quiz"))  # two replies: intro + question
+    funnel.graph.failures = [graph_error(131000, 500)] * 20
+    funnel.graph.fail_when = lambda body: body.get("type") == "interactive"
+    # Leave no time for in-function retries, so the failure reaches the queue.
+    original = funnel.module.SAFETY_MARGIN_SECONDS
+    funnel.module.SAFETY_MARGIN_SECONDS = 29.9
+    try:
+        failed = funnel.deliver(sqs_record(event, "sqs-1"))
+    finally:
+        funnel.module.SAFETY_MARGIN_SECONDS = original
+    assert failed == ["sqs-1"]
+    assert [m["type"] for m in funnel.graph.sent()] == ["text"]
+    funnel.graph.failures = []
+    assert funnel.deliver(sqs_record(event, "sqs-1", receive_count=2)) == []
+    assert [m["type"] for m in funnel.graph.sent()] == ["text", "interactive"]
+
+
+def test_transient_errors_are_retried_within_the_invocation(funnel, acme):
+    funnel.graph.failures = [graph_error(130429, 400), graph_error(131000, 500), (503, {})]
+    [welcome] = say(funnel, acme, "hi")
+    assert reply_ids(welcome)[0] == "sales:quiz"
+
+
+def test_permanent_error_is_recorded_not_retried(funnel, stack, acme):
+    funnel.graph.failures = [graph_error(131047, 400, "Re-engagement message")]
+    event = message_event(acme, text="hi")
+    assert funnel.send(event) == []
+    assert funnel.graph.sent() == []
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    assert any("131047" in entry.summary for entry in logs)
+    stats = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(acme.tenant, acme.instance_id, 1)
+    assert stats[0]["counters"]["errors"] == 1
+    assert funnel.send(event) == [] and funnel.graph.sent() == []  # and not sent on a redelivery
+
+
+def test_expired_token_is_re_read_once_then_shown_in_status(funnel, stack, acme):
+    funnel.graph.failures = [graph_error(190, 401, "Error validating access token")] * 2
+    assert funnel.send(message_event(acme, text="hi")) == []
+    assert funnel.graph.sent() == []
+    state = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).state(acme.tenant, acme.instance_id)
+    assert state["last_error"]["code"] == 190
+    funnel.graph.failures = [graph_error(190, 401)]  # the re-read token works
+    assert say(funnel, acme, "hi")
+
+
+def test_one_failing_conversation_does_not_hold_back_others(funnel, acme):
+    other_user = message_event(acme, text="hi", user_phone="79001112233", user_id="RU.1")
+    poison = sqs_record(message_event(acme, text="hi"), "bad")
+    poison["body"] = "{not json"
+    good = sqs_record(other_user, "good")
+    assert funnel.deliver(poison, good) == ["bad"]
+    assert [m["to"] for m in funnel.graph.sent()] == ["+79001112233"]
+
+
+def test_failure_keeps_later_messages_of_the_same_conversation(funnel, acme):
+    first, second = message_event(acme, text="hi"), message_event(acme, text="menu")
+    bad = sqs_record(first, "first")
+    bad["body"] = "{broken"
+    assert funnel.deliver(bad, sqs_record(second, "second")) == ["first", "second"]
+    assert funnel.graph.sent() == []
+
+
+# ---- statuses --------------------------------------------------------------------------------
+
+
+def test_statuses_never_downgrade_and_are_counted_once(funnel, stack, acme):
+    store = ConversationStore(aws.client("dynamodb"), stack.refs["AppTable"])
+    assert funnel.send(status_event(acme, "wamid.OUT1", "sent"), status_event(acme, "wamid.OUT1", "read"),
+                       status_event(acme, "wamid.OUT1", "delivered")) == []
+    assert store.outbound_status(acme.tenant, acme.instance_id, payloads.BSUID, "wamid.OUT1") == "read"
+    assert funnel.send(status_event(acme, "wamid.OUT1", "read")) == []  # duplicate
+    counters = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(
+        acme.tenant, acme.instance_id, 1)[0]["counters"]
+    assert (counters["sent"], counters["read"], counters.get("delivered", 0)) == (1, 1, 0)
+
+
+def test_failed_status_is_logged_and_counted(funnel, stack, acme):
+    errors = [{"code": 131026, "title": "Message undeliverable"}]
+    assert funnel.send(status_event(acme, "wamid.OUT2", "failed", errors=errors)) == []
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    assert logs[0].kind == "error" and logs[0].detail["codes"] == [131026]
+    counters = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(
+        acme.tenant, acme.instance_id, 1)[0]["counters"]
+    assert counters["failed"] == 1 and counters["errors"] == 1
+
+
+# ---- tenants ---------------------------------------------------------------------------------
+
+
+def test_two_tenants_same_user_progress_independently(funnel, stack, acme, globex):
+    tap(funnel, acme, "sales:quiz")
+    tap(funnel, acme, "sales:qa:goal:docs", "list_reply")
+    [welcome] = say(funnel, globex, "hi")
+    assert welcome["to"] == "+" + payloads.PHONE
+    assert profile(stack, globex).state.quiz_answers == {}
+    assert profile(stack, acme).state.quiz_answers == {"goal": ["docs"]}
+    sent_from = [e["phone_number_id"] for e in funnel.graph.api.recorded() if e["body"].get("status") != "read"]
+    assert set(sent_from) == {acme.phone_number_id, globex.phone_number_id}
+    assert steps(stack, globex) == ["node:welcome", "greeting"]
