@@ -87,6 +87,7 @@ def quiz_to_segment(funnel, acme, goal, skills, budget):
     [skills_q] = tap(funnel, acme, "sales:qd:goal")
     assert reply_ids(skills_q)[0] == "sales:qa:skills:self"
     [budget_q] = tap(funnel, acme, f"sales:qa:skills:{skills}", "list_reply")
+    assert reply_ids(budget_q)[0] == "sales:qa:budget:low"
     return tap(funnel, acme, f"sales:qa:budget:{budget}", "list_reply")
 
 
@@ -98,6 +99,7 @@ def test_diy_path_with_gpu_audit(funnel, stack, acme):
     [verdict] = tap(funnel, acme, "sales:gpu:rtx3090", "list_reply")
     assert "RTX 3090" in body_text(verdict) and "github.com" in body_text(verdict)
     [prompt] = tap(funnel, acme, "sales:gpu_other", "list_reply")
+    assert "RTX 3080" in body_text(prompt)
     assert profile(stack, acme).state.funnel_state == "diy_gpu_custom"
     [typed] = say(funnel, acme, "I have an RTX 4090")
     assert "RTX 4090" in body_text(typed)
