@@ -11,13 +11,14 @@ import base64
 import binascii
 import json
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from admin_models import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    FunnelOut,
     InstanceCreate,
     InstanceList,
     InstanceOut,
@@ -25,8 +26,11 @@ from admin_models import (
     InstanceStatus,
     InstanceUpdate,
     LogList,
+    SendAccepted,
+    SendRequest,
     StatsReset,
     TenantStats,
+    UserStateReset,
 )
 from admin_service import AdminService, InvalidInput
 from aws_lambda_powertools import Logger
@@ -38,13 +42,15 @@ from pydantic import BaseModel
 
 from wabot import aws
 from wabot.errors import ConflictError, ForbiddenError, NotFoundError, TenantContextError, UnauthorizedError
+from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
-from wabot.repositories.conversations import InstanceDataPurger
+from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
+from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
-from wabot.settings import StorageSettings
+from wabot.settings import AdminSettings
 from wabot.tenancy import TenantContext
 
 logger = Logger(service="admin")
@@ -59,7 +65,7 @@ class ErrorBody(BaseModel):
 
 def _documented(model: type | None, *codes: int, success: int = 200) -> dict:
     """OpenAPI responses of a route: its success, 401, the given error codes (422 is added)."""
-    texts = {200: "OK", 201: "Created", 204: "Deleted", 401: "Missing, unknown or revoked API key",
+    texts = {200: "OK", 201: "Created", 202: "Queued", 204: "Deleted", 401: "Missing, unknown or revoked API key",
              403: "The caller's role may not do this", 404: "Not found (also another tenant's things)",
              409: "Conflict"}
     responses: dict = {code: {"description": texts[code],
@@ -77,7 +83,7 @@ Days = Annotated[int, Query(ge=1, le=400, description="how many days back, today
 
 @cache
 def service() -> AdminService:
-    settings = StorageSettings.from_env()
+    settings = AdminSettings.from_env()
     dynamodb = aws.client("dynamodb")
     instances = InstanceRepository(dynamodb, settings.app_table)
     return AdminService(
@@ -88,6 +94,9 @@ def service() -> AdminService:
         stats=StatsRepository(dynamodb, settings.app_table),
         purger=InstanceDataPurger(dynamodb, settings.app_table),
         api_keys=ApiKeyRepository(dynamodb, settings.app_table),
+        funnels=FunnelRepository(dynamodb, settings.app_table),
+        conversations=ConversationStore(dynamodb, settings.app_table),
+        inbound=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
     )
 
 
@@ -154,10 +163,51 @@ def delete_instance(instance_id: str) -> Response[None]:
     return Response(status_code=204)
 
 
-@app.post(INSTANCE + "/<action>", summary="Lifecycle: start, stop or restart",
+@app.post(INSTANCE + "/start", summary="Start: running, and auto_start on",
           responses=_documented(InstanceOut, 403, 404, 409))
-def lifecycle(instance_id: str, action: Literal["start", "stop", "restart"]) -> InstanceOut:
-    return service().lifecycle(caller(), instance_id, action, base_url())
+def start(instance_id: str) -> InstanceOut:
+    return service().lifecycle(caller(), instance_id, "start", base_url())
+
+
+@app.post(INSTANCE + "/stop", summary="Stop: webhooks still recorded, nothing sent; auto_start off",
+          responses=_documented(InstanceOut, 403, 404, 409))
+def stop(instance_id: str) -> InstanceOut:
+    return service().lifecycle(caller(), instance_id, "stop", base_url())
+
+
+@app.post(INSTANCE + "/restart", summary="Restart: every warm function reloads config and secrets",
+          responses=_documented(InstanceOut, 403, 404, 409))
+def restart(instance_id: str) -> InstanceOut:
+    return service().lifecycle(caller(), instance_id, "restart", base_url())
+
+
+@app.get(INSTANCE + "/funnel", summary="The instance's funnel (the default one when it has none)",
+         responses=_documented(FunnelOut, 403, 404))
+def get_funnel(instance_id: str) -> FunnelOut:
+    return service().get_funnel(caller(), instance_id)
+
+
+@app.put(INSTANCE + "/funnel", summary="Replace the funnel (a FunnelDefinition, see GET); checked against "
+         "WhatsApp's limits, 422 naming node and field", responses=_documented(FunnelOut, 403, 404, 409))
+def put_funnel(instance_id: str, body: dict) -> FunnelOut:
+    return service().put_funnel(caller(), instance_id, body)
+
+
+@app.delete(INSTANCE + "/funnel", summary="Go back to the default funnel", responses=_documented(FunnelOut, 403, 404))
+def delete_funnel(instance_id: str) -> FunnelOut:
+    return service().delete_funnel(caller(), instance_id)
+
+
+@app.delete(INSTANCE + "/users/<user>/state", summary="Forget one user's funnel state, answers and history",
+            responses=_documented(UserStateReset, 403, 404))
+def reset_user_state(instance_id: str, user: str) -> UserStateReset:
+    return service().reset_user_state(caller(), instance_id, user)
+
+
+@app.post(INSTANCE + "/send", summary="Send a text to one user as the bot (a manager's reply); 409 outside "
+          "WhatsApp's 24-hour window", responses=_documented(SendAccepted, 403, 404, 409, success=202))
+def send(instance_id: str, body: SendRequest) -> tuple[SendAccepted, int]:
+    return service().send(caller(), instance_id, body), 202
 
 
 @app.get(INSTANCE + "/status", summary="State and health", responses=_documented(InstanceStatus, 403, 404))
@@ -249,17 +299,14 @@ def _unauthorized(_: Exception) -> Response:
 
 @app.exception_handler(ConflictError)
 def _conflict(exc: ConflictError) -> Response:
-    return _error(409, {
-        "PhoneNumberTaken": "phone_number_id already belongs to an instance",
-        "ConcurrentModification": "the instance changed meanwhile; read it and try again",
-        "InstanceIdTaken": "instance id taken",
-    }.get(type(exc).__name__, "conflict"))
+    return _error(409, exc.public_message)
 
 
 @app.exception_handler(InvalidInput)
 def _invalid(exc: InvalidInput) -> Response:
     # Same shape as Powertools' own validation answers.
-    detail = [{"loc": ["body", *exc.field.split(".")], "type": "value_error", "msg": exc.message}]
+    detail = [{"loc": ["body", *field.split(".")], "type": "value_error", "msg": message}
+              for field, message in exc.problems]
     return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
                     body={"statusCode": 422, "detail": detail})
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wabot.funnel.definition import FunnelDefinition
 from wabot.identity import normalize_user_ref
 from wabot.models.activity import ActivityEntry
 from wabot.models.instance import LlmParams
@@ -187,3 +188,26 @@ def sum_counters(rows: list[dict[str, int]]) -> dict[str, int]:
         for name, value in row.items():
             totals[name] = totals.get(name, 0) + int(value)
     return totals
+
+
+class FunnelOut(BaseModel):
+    custom: bool = Field(description="false: the platform's default funnel is in use")
+    definition: FunnelDefinition
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1, max_length=140, description="phone number or business-scoped user id")
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class SendAccepted(BaseModel):
+    status: Literal["queued"] = "queued"
+    message_id: str
+    user: str
+
+
+class UserStateReset(BaseModel):
+    user: str
+    deleted_items: int

@@ -7,8 +7,11 @@ caller's tenant, so they answer "not found" exactly like things that do not exis
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +20,7 @@ from admin_models import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    FunnelOut,
     InstanceCreate,
     InstanceList,
     InstanceOut,
@@ -26,17 +30,26 @@ from admin_models import (
     LastError,
     LogList,
     MaskedSecrets,
+    SendAccepted,
+    SendRequest,
     StatsReset,
     TenantStats,
+    UserStateReset,
     sum_counters,
 )
 from pydantic import ValidationError
 
-from wabot.errors import ForbiddenError, NotFoundError
+from wabot.errors import ConflictError, ForbiddenError, NotFoundError
+from wabot.funnel.default_funnel import default_funnel
+from wabot.funnel.definition import FunnelDefinition
+from wabot.identity import normalize_user_ref
+from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
-from wabot.repositories.conversations import InstanceDataPurger
+from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
+from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
@@ -60,12 +73,19 @@ def slugify(name: str) -> str:
 
 
 class InvalidInput(Exception):
-    """Input that passed the model but breaks a rule only the service knows (422)."""
+    """Input that passed the model but breaks a rule only the service knows (422).
+    `problems` are (dotted field path, message) pairs."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, more: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
-        self.field = field
-        self.message = message
+        self.problems = [(field, message), *(more or [])]
+
+
+class OutsideServiceWindow(ConflictError):
+    public_message = "outside WhatsApp's 24-hour customer service window: the user last wrote over 24 hours ago"
+
+
+SERVICE_WINDOW_SECONDS = 24 * 3600
 
 
 def _can_read(caller: TenantContext, config: InstanceConfig) -> bool:
@@ -90,6 +110,9 @@ class AdminService:
     stats: StatsRepository
     purger: InstanceDataPurger
     api_keys: ApiKeyRepository
+    funnels: FunnelRepository
+    conversations: ConversationStore
+    inbound: EventPublisher
 
     # ---- instances -----------------------------------------------------------------------
 
@@ -182,6 +205,7 @@ class AdminService:
         # Data and secrets first, the config last: a failure midway leaves a config the admin
         # can DELETE again, never orphaned data without one.
         self.purger.purge(caller, instance_id)
+        self.funnels.delete(caller, instance_id)
         self.secrets.delete_all(caller, instance_id)
         self.instances.delete(caller, config)
         self.registry.invalidate(caller, instance_id)
@@ -246,6 +270,77 @@ class AdminService:
                 break
         return TenantStats(instances=len(by_instance), totals=sum_counters(list(by_instance.values())),
                            by_instance=by_instance)
+
+    # ---- funnel, users, manager replies ----------------------------------------------------------
+
+    def get_funnel(self, caller: TenantContext, instance_id: str) -> FunnelOut:
+        self._load(caller, instance_id)
+        custom = self.funnels.get(caller, instance_id)
+        return FunnelOut(custom=custom is not None, definition=custom or default_funnel())
+
+    def put_funnel(self, caller: TenantContext, instance_id: str, document: dict) -> FunnelOut:
+        config = self._load(caller, instance_id, write=True)
+        try:
+            definition = FunnelDefinition.model_validate(document)
+        except ValidationError as exc:
+            problems = [(".".join(str(p) for p in error["loc"]) or "definition", error["msg"])
+                        for error in exc.errors()]
+            raise InvalidInput(*problems[0], more=problems[1:]) from None
+        limits = definition.limit_problems()
+        if limits:
+            problems = [(p.split(" ", 1)[0], p.split(": ", 1)[-1]) for p in limits]
+            raise InvalidInput(*problems[0], more=problems[1:])
+        self.funnels.put(caller, instance_id, definition)
+        self._bump(caller, config)
+        self._audit(caller, instance_id, "funnel replaced", [])
+        return FunnelOut(custom=True, definition=definition)
+
+    def delete_funnel(self, caller: TenantContext, instance_id: str) -> FunnelOut:
+        config = self._load(caller, instance_id, write=True)
+        self.funnels.delete(caller, instance_id)
+        self._bump(caller, config)
+        self._audit(caller, instance_id, "funnel reset to the default", [])
+        return FunnelOut(custom=False, definition=default_funnel())
+
+    def _user_key(self, caller: TenantContext, instance_id: str, user: str) -> str:
+        candidates = [user]
+        with contextlib.suppress(ValueError):  # not a phone number: a BSUID or user key as given
+            candidates.append(normalize_user_ref(user))
+        for candidate in candidates:
+            found = self.conversations.resolve_user(caller, instance_id, candidate)
+            if found:
+                return found
+        raise NotFoundError("user")
+
+    def reset_user_state(self, caller: TenantContext, instance_id: str, user: str) -> UserStateReset:
+        self._load(caller, instance_id, write=True)
+        user_key = self._user_key(caller, instance_id, user)
+        deleted = self.conversations.reset_user(caller, instance_id, user_key)
+        self._audit(caller, instance_id, "user state reset", [])
+        return UserStateReset(user=user, deleted_items=deleted)
+
+    def send(self, caller: TenantContext, instance_id: str, request: SendRequest) -> SendAccepted:
+        config = self._load(caller, instance_id, write=True)
+        user_key = self._user_key(caller, instance_id, request.user)
+        profile = self.conversations.get_profile(caller, instance_id, user_key)
+        if profile is None:
+            raise NotFoundError("user")
+        if time.time() - (profile.last_inbound_at or 0) > SERVICE_WINDOW_SECONDS:
+            raise OutsideServiceWindow()
+        message_id = f"manager.{uuid.uuid4().hex}"
+        event = InboundEvent(
+            kind="outbound", tenant_id=caller.tenant_id, instance_id=instance_id, config_version=config.version,
+            phone_number_id=config.phone_number_id, user_key=user_key, user_id=profile.user_id,
+            phone=profile.phone, message_id=message_id, type="text", content={"body": request.text},
+            raw={}, timestamp=int(time.time()), request_id=message_id, actor=caller.principal_id)
+        self.inbound.publish([event])
+        return SendAccepted(message_id=message_id, user=request.user)
+
+    def _bump(self, caller: TenantContext, config: InstanceConfig) -> None:
+        """A new config version makes warm workers reload (here: the funnel they cached)."""
+        new = config.model_copy(update={"version": config.version + 1, "updated_at": datetime.now(UTC)})
+        self.instances.replace(caller, config, new)
+        self.registry.invalidate(caller, config.instance_id)
 
     # ---- API keys ------------------------------------------------------------------------
 

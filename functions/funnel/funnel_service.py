@@ -28,7 +28,7 @@ from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphClient, GraphError, send_with_retries
-from wabot.whatsapp.messages import Recipient, to_graph_payload
+from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
 
 
 def _iso(epoch: float) -> str:
@@ -66,7 +66,8 @@ class FunnelService:
         profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
         profile = profile or UserProfile(user_key=event.user_key)
         if profile.plan is None or profile.plan.message_id != event.message_id:
-            profile = self._decide(tenant, config, profile, event)
+            decide = self._outbound if event.kind == "outbound" else self._decide
+            profile = decide(tenant, config, profile, event)
         if profile.plan is not None:
             self._deliver(tenant, config, profile, event, deadline)
 
@@ -106,6 +107,21 @@ class FunnelService:
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
         return profile
 
+    def _outbound(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
+                  event: InboundEvent) -> UserProfile:
+        """A manager's text, sent as the bot in the conversation's order (not while stopped)."""
+        if not config.running:
+            self.activity.record(tenant, config.instance_id, "message_handled", "manager reply not sent: stopped",
+                                 {"gate": "stopped"}, actor=event.actor)
+            return profile
+        recipient = Recipient(phone=profile.phone) if profile.phone else Recipient(user_id=profile.user_id
+                                                                                   or profile.user_key)
+        reply = to_graph_payload(TextMessage(body=event.content["body"]), recipient)
+        self.activity.record(tenant, config.instance_id, "admin_change", "manager reply queued for sending", {},
+                             actor=event.actor)
+        return self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
+            "plan": ReplyPlan(message_id=event.message_id, replies=[reply])}))
+
     # ---- sending -----------------------------------------------------------------------------
 
     def _deliver(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
@@ -118,7 +134,7 @@ class FunnelService:
             token = self.secrets.get(tenant, config, "access_token")
             if not token:
                 raise DeliveryStopped("no access token configured")
-            if plan.sent == 0 and plan.replies:
+            if plan.sent == 0 and plan.replies and event.kind == "message":
                 self._mark_read(config, token, event)
             for index in range(plan.sent, len(plan.replies)):
                 token = self._send(tenant, config, token, plan.replies[index], deadline)

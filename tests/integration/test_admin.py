@@ -267,7 +267,7 @@ def test_lifecycle(world):
     assert (started["running"], started["auto_start"], started["version"]) == (True, True, 3)
     restarted = world.alice.post(f"{BASE}/alice-bot/restart").json()
     assert (restarted["running"], restarted["version"]) == (True, 4)
-    assert world.alice.post(f"{BASE}/alice-bot/explode").status == 422
+    assert world.alice.post(f"{BASE}/alice-bot/explode").status == 404
 
 
 def test_stopped_instance_still_acknowledges_and_records_webhooks(world, stack):
@@ -496,7 +496,11 @@ def test_openapi_document_is_valid_and_covers_every_route(world):
     documented = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
     expected_routes = {
         ("GET", BASE), ("POST", BASE), ("GET", f"{BASE}/{{instance_id}}"), ("PUT", f"{BASE}/{{instance_id}}"),
-        ("DELETE", f"{BASE}/{{instance_id}}"), ("POST", f"{BASE}/{{instance_id}}/{{action}}"),
+        ("DELETE", f"{BASE}/{{instance_id}}"), ("POST", f"{BASE}/{{instance_id}}/start"),
+        ("POST", f"{BASE}/{{instance_id}}/stop"), ("POST", f"{BASE}/{{instance_id}}/restart"),
+        ("GET", f"{BASE}/{{instance_id}}/funnel"), ("PUT", f"{BASE}/{{instance_id}}/funnel"),
+        ("DELETE", f"{BASE}/{{instance_id}}/funnel"), ("DELETE", f"{BASE}/{{instance_id}}/users/{{user}}/state"),
+        ("POST", f"{BASE}/{{instance_id}}/send"),
         ("GET", f"{BASE}/{{instance_id}}/status"), ("GET", f"{BASE}/{{instance_id}}/logs"),
         ("GET", f"{BASE}/{{instance_id}}/stats"), ("DELETE", f"{BASE}/{{instance_id}}/stats"),
         ("GET", "/admin/whatsapp/stats"), ("GET", "/admin/api-keys"), ("POST", "/admin/api-keys"),

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
-from wabot.settings import FunnelSettings, StorageSettings, WebhookSettings
+from wabot.settings import AdminSettings, FunnelSettings, StorageSettings, WebhookSettings
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -23,7 +23,7 @@ GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 SETTINGS_MODELS = {
     "WebhookFunction": WebhookSettings,
     "FunnelFunction": FunnelSettings,
-    "AdminFunction": StorageSettings,
+    "AdminFunction": AdminSettings,
     "AdminAuthorizerFunction": StorageSettings,
 }
 

@@ -28,6 +28,8 @@ class QueueSendError(PlatformError):
 class ConflictError(PlatformError):
     """The change conflicts with the current state (taken number, concurrent update)."""
 
+    public_message = "conflict"
+
 
 class ForbiddenError(PlatformError):
     """The caller's role does not allow this inside its own tenant."""

@@ -61,3 +61,7 @@ class GraphApiSettings(_EnvSettings):
 class FunnelSettings(StorageSettings, GraphApiSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
+
+
+class AdminSettings(StorageSettings):
+    inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)

@@ -21,12 +21,14 @@ def _digest(*parts: str) -> str:
 
 
 class InboundEvent(BaseModel):
-    """A message the user sent (`kind="message"`) or a status of one we sent (`kind="status"`)."""
+    """A message the user sent (`kind="message"`), a status of one we sent (`kind="status"`), or a
+    text a person (an admin) sends to the user as the bot (`kind="outbound"`), queued in the same
+    conversation so it is sent in order, by the same sender."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     schema_version: Literal[1] = EVENT_SCHEMA_VERSION
-    kind: Literal["message", "status"]
+    kind: Literal["message", "status", "outbound"]
     tenant_id: str = Field(pattern=SLUG_PATTERN)
     instance_id: str = Field(pattern=SLUG_PATTERN)
     config_version: int = Field(ge=0, description="instance config version the webhook saw")
@@ -44,7 +46,8 @@ class InboundEvent(BaseModel):
     content: Any = Field(default=None, description="the type's object exactly as Meta sent it")
     raw: dict[str, Any] = Field(description="the whole message or status object as Meta sent it")
     timestamp: int = Field(description="unix seconds, from Meta")
-    request_id: str = Field(description="id of the webhook HTTP request that carried it")
+    request_id: str = Field(description="id of the HTTP request that carried it")
+    actor: str | None = Field(default=None, description="principal who sent an outbound message")
 
     @property
     def conversation_id(self) -> str:
@@ -60,4 +63,4 @@ class InboundEvent(BaseModel):
         """Same WhatsApp event -> same id, for the queue's dedup and the consumers' idempotency."""
         if self.kind == "status":
             return _digest(self.tenant_id, self.instance_id, "status", self.message_id, self.type)
-        return _digest(self.tenant_id, self.instance_id, "message", self.message_id)
+        return _digest(self.tenant_id, self.instance_id, self.kind, self.message_id)

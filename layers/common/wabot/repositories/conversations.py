@@ -90,7 +90,7 @@ class ConversationStore:
         if expected == 0:
             self._dynamodb.put_item(TableName=self._table, Item=to_item({
                 "pk": keys.users_pk(tenant, instance_id), "sk": f"{USER_SK_PREFIX}{profile.user_key}",
-                "expires_at": self._expires()}))
+                "phone": profile.phone, "user_id": profile.user_id, "expires_at": self._expires()}))
         return saved
 
     def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int) -> UserProfile:
@@ -143,6 +143,23 @@ class ConversationStore:
         response = self._dynamodb.get_item(TableName=self._table,
                                            Key=key(keys.user_pk(tenant, instance_id, user_key), f"OUT#{wamid}"))
         return from_item(response["Item"])["status"] if "Item" in response else None
+
+    def resolve_user(self, tenant: TenantContext, instance_id: str, reference: str) -> str | None:
+        """The user key for a phone number or business-scoped user id (a Query on the instance's
+        own user index, never a Scan)."""
+        if self.get_profile(tenant, instance_id, reference) is not None:
+            return reference
+        arguments: dict[str, Any] = {
+            "TableName": self._table, "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "phone = :ref OR user_id = :ref",
+            "ExpressionAttributeValues": {":pk": {"S": keys.users_pk(tenant, instance_id)}, ":ref": {"S": reference}}}
+        while True:
+            page = self._dynamodb.query(**arguments)
+            if page.get("Items"):
+                return page["Items"][0]["sk"]["S"].removeprefix(USER_SK_PREFIX)
+            if "LastEvaluatedKey" not in page:
+                return None
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def reset_user(self, tenant: TenantContext, instance_id: str, user_key: str) -> int:
         """Forget one user: profile, funnel events, discovery answers, history."""

@@ -14,15 +14,15 @@ from wabot.tenancy import TenantContext, require_tenant
 
 
 class InstanceIdTaken(ConflictError):
-    pass
+    public_message = "instance id taken"
 
 
 class PhoneNumberTaken(ConflictError):
-    pass
+    public_message = "phone_number_id already belongs to an instance"
 
 
 class ConcurrentModification(ConflictError):
-    pass
+    public_message = "the instance changed meanwhile; read it and try again"
 
 
 def _claim_item(config: InstanceConfig) -> dict[str, Any]:
