@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from wabot.whatsapp.messages import ButtonsMessage, ListMessage, ListRow, ListSection, ReplyButton, TextMessage
+from wabot.whatsapp.messages import ButtonsMessage, ListMessage, TextMessage
 
 Language = Literal["en", "ru"]
 LocalizedText = dict[Language, str]
@@ -208,16 +208,15 @@ def _pick(text: LocalizedText | None, language: str) -> str | None:
 
 
 def render_node(node: Node, language: str) -> Any:
+    """Built from plain data so that a limit error's location names the field (buttons.0.title)."""
     body = _pick(node.text, language) or ""
-    header, footer = _pick(node.header, language), _pick(node.footer, language)
+    common = {"body": body, "header": _pick(node.header, language), "footer": _pick(node.footer, language)}
     if node.buttons:
-        return ButtonsMessage(body=body, header=header, footer=footer,
-                              buttons=[ReplyButton(id=b.id, title=_pick(b.title, language) or "")
-                                       for b in node.buttons])
+        return ButtonsMessage.model_validate({**common, "buttons": [
+            {"id": b.id, "title": _pick(b.title, language) or ""} for b in node.buttons]})
     if node.sections:
-        return ListMessage(body=body, header=header, footer=footer, button=_pick(node.list_button, language) or "",
-                           sections=[ListSection(title=_pick(s.title, language), rows=[
-                               ListRow(id=r.id, title=_pick(r.title, language) or "",
-                                       description=_pick(r.description, language)) for r in s.rows])
-                               for s in node.sections])
+        return ListMessage.model_validate({**common, "button": _pick(node.list_button, language) or "", "sections": [
+            {"title": _pick(s.title, language), "rows": [
+                {"id": r.id, "title": _pick(r.title, language) or "", "description": _pick(r.description, language)}
+                for r in s.rows]} for s in node.sections]})
     return TextMessage(body=body)
