@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ from wabot.repositories.tenants import TenantRepository
 from wabot.tenancy import TenantContext
 
 REGION = "eu-west-1"
+STATE_DIR = Path(__file__).resolve().parent.parent / ".local"
 
 
 def log(message: str, **fields: Any) -> None:
@@ -123,10 +125,13 @@ class LocalPlatform:
         self._spawn(threading.Thread(target=self._server.serve_forever, name="http", daemon=True))
         self._start_pollers(session, functions)
         self._bootstrap()
+        self._write_state_file()
         self.ready = True
 
     def stop(self) -> None:
         self.ready = False
+        if self.state_file.exists():
+            self.state_file.unlink()
         self._stop.set()
         if hasattr(self, "_server"):
             self._server.shutdown()
@@ -135,6 +140,18 @@ class LocalPlatform:
             thread.join(timeout=5)
         if hasattr(self, "_moto"):
             self._moto.stop()
+
+    @property
+    def state_file(self) -> Path:
+        return STATE_DIR / f"stack-{self.api_port}.json"
+
+    def _write_state_file(self) -> None:
+        """Where the running stack is, for `make demo` and operator commands (local only)."""
+        assert self.stack is not None
+        STATE_DIR.mkdir(exist_ok=True)
+        self.state_file.write_text(json.dumps({
+            "api_url": self.api_url, "aws_endpoint": f"http://127.0.0.1:{self.aws_port}",
+            "app_table": self.stack.refs["AppTable"], "tenant_keys": self.tenant_keys}, indent=2))
 
     def _spawn(self, thread: threading.Thread) -> None:
         self._threads.append(thread)
