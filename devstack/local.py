@@ -50,16 +50,16 @@ class SqsPoller(threading.Thread):
                  stop: threading.Event) -> None:
         super().__init__(name=f"poller-{function.logical_id}", daemon=True)
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
-        self._function, self._batch, self._stop = function, batch_size, stop
+        self._function, self._batch, self._stopping = function, batch_size, stop
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 messages = self._sqs.receive_message(
                     QueueUrl=self._url, MaxNumberOfMessages=self._batch, WaitTimeSeconds=1,
                     AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
             except Exception as exc:
-                if not self._stop.is_set():
+                if not self._stopping.is_set():
                     log("poller receive failed", function=self._function.logical_id, error=type(exc).__name__)
                     time.sleep(1)
                 continue
