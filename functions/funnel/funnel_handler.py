@@ -33,6 +33,7 @@ from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
 from wabot.whatsapp.graph import GraphClient
+from wabot.whatsapp.sender import ReplySender
 
 logger = Logger(service="funnel")
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -47,15 +48,19 @@ class Worker:
         settings = FunnelSettings.from_env()
         dynamodb = aws.client("dynamodb")
         instances = InstanceRepository(dynamodb, settings.app_table)
+        stats = StatsRepository(dynamodb, settings.app_table)
+        activity = ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days)
         self.service = FunnelService(
             registry=InstanceRegistry(instances, settings.instance_cache_seconds),
             funnels=FunnelRepository(dynamodb, settings.app_table),
             conversations=ConversationStore(dynamodb, settings.app_table),
-            stats=StatsRepository(dynamodb, settings.app_table),
-            activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
-            secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
-            graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version,
-                              httpx.Client(timeout=httpx.Timeout(8.0, connect=3.0))),
+            stats=stats,
+            activity=activity,
+            sender=ReplySender(
+                graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version,
+                                  httpx.Client(timeout=httpx.Timeout(8.0, connect=3.0))),
+                secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
+                stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
             logger=logger,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from wabot.funnel.default_funnel import default_funnel
@@ -24,19 +23,10 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserProfile
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
-from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
-from wabot.whatsapp.graph import GraphClient, GraphError, send_with_retries
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-class DeliveryStopped(Exception):
-    """A permanent send failure: recorded, the rest of the plan dropped, the event done."""
+from wabot.whatsapp.sender import ReplySender, iso_now
 
 
 @dataclass
@@ -46,8 +36,7 @@ class FunnelService:
     conversations: ConversationStore
     stats: StatsRepository
     activity: ActivityLog
-    secrets: SecretStore
-    graph: GraphClient
+    sender: ReplySender
     llm_queue: EventPublisher
     logger: Any
     clock: Callable[[], float] = time.time
@@ -101,7 +90,7 @@ class FunnelService:
         }))
         self.conversations.record_steps(tenant, config.instance_id, event.user_key, event.message_id, outcome.steps)
         self.stats.increment(tenant, config.instance_id, {"inbound": 1, f"inbound_{event.type}": 1},
-                             user_key=event.user_key, latest={"last_inbound_at": _iso(now)})
+                             user_key=event.user_key, latest={"last_inbound_at": iso_now(lambda: now)})
         if outcome.gate:
             self.activity.record(tenant, config.instance_id, "message_handled",
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
@@ -122,70 +111,31 @@ class FunnelService:
         return self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "plan": ReplyPlan(message_id=event.message_id, replies=[reply])}))
 
-    # ---- sending -----------------------------------------------------------------------------
+    # ---- sending ---------------------------------------------------------------------------
 
     def _deliver(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                  event: InboundEvent, deadline: float) -> None:
         plan = profile.plan
         assert plan is not None
         instance_id = config.instance_id
-        sent_now = 0
-        try:
-            token = self.secrets.get(tenant, config, "access_token")
-            if not token:
-                raise DeliveryStopped("no access token configured")
-            if plan.sent == 0 and plan.replies and event.kind == "message":
-                self._mark_read(config, token, event)
-            for index in range(plan.sent, len(plan.replies)):
-                token = self._send(tenant, config, token, plan.replies[index], deadline)
-                profile = self.conversations.mark_sent(tenant, instance_id, profile, index + 1)
-                sent_now += 1
-        except DeliveryStopped as stop:
-            self._record_failure(tenant, config, str(stop))
+        current = {"profile": profile}
+
+        def record_progress(sent: int) -> None:
+            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"], sent)
+
+        delivered = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
+                                        mark_read=event.message_id if event.kind == "message" else None)
+        profile = current["profile"]
+        if not delivered:
             profile = self.conversations.save_profile(tenant, instance_id, profile.model_copy(update={"plan": None}))
-        finally:
-            if sent_now:
-                self.stats.increment(tenant, instance_id, {"outbound": sent_now},
-                                     latest={"last_outbound_at": _iso(self.clock())})
         if plan.llm_job is not None and profile.plan is not None:
             # Only the LLM hand-off is left: the FIFO dedup id keeps a retry from queueing it twice.
             self.llm_queue.publish([InboundEvent.model_validate(plan.llm_job)])
             self.conversations.save_profile(tenant, instance_id, profile.model_copy(update={"plan": None}))
-        if sent_now:
-            self.activity.record(tenant, instance_id, "reply_sent", f"{sent_now} repl{'y' if sent_now == 1 else 'ies'}"
-                                 " sent", {"message_id": event.message_id[-40:]})
-
-    def _send(self, tenant: TenantContext, config: InstanceConfig, token: str, payload: dict, deadline: float) -> str:
-        """Send one reply; returns the token that worked. Transient errors past the deadline raise
-        GraphError (the event is retried later); permanent ones raise DeliveryStopped."""
-        refreshed = False
-        while True:
-            try:
-                send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload), deadline)
-                return token
-            except GraphError as error:
-                if error.token_invalid and not refreshed:
-                    # Maybe rotated since we cached it: read it once more before giving up.
-                    refreshed = True
-                    token = self.secrets.get(tenant, config, "access_token", force_fetch=True) or token
-                    continue
-                if error.retriable:
-                    raise
-                if error.token_invalid:
-                    self.stats.set_state(tenant, config.instance_id, last_error={
-                        "code": error.code, "message": "access token expired or invalid", "at": _iso(self.clock())})
-                raise DeliveryStopped(f"Graph API error {error.code}: {error.message[:200]}") from error
-
-    def _mark_read(self, config: InstanceConfig, token: str, event: InboundEvent) -> None:
-        try:
-            self.graph.mark_read(config.phone_number_id, token, event.message_id)
-        except GraphError as error:  # a read receipt is a courtesy: never a reason to fail
-            self.logger.info("mark-as-read failed", extra={"code": error.code})
-
-    def _record_failure(self, tenant: TenantContext, config: InstanceConfig, reason: str) -> None:
-        self.logger.warning("reply not delivered", extra={"reason": reason})
-        self.activity.record(tenant, config.instance_id, "error", f"reply not delivered: {reason}"[:500], {})
-        self.stats.increment(tenant, config.instance_id, {"errors": 1})
+        sent = len(plan.replies) - plan.sent if delivered else 0
+        if sent:
+            self.activity.record(tenant, instance_id, "reply_sent", f"{sent} repl{'y' if sent == 1 else 'ies'} sent",
+                                 {"message_id": event.message_id[-40:]})
 
     # ---- statuses ----------------------------------------------------------------------------
 

@@ -136,7 +136,7 @@ def funnel(stack: Stack, function_env):
     funnel_handler.worker.cache_clear()
     fake = GraphFake()
     worker = funnel_handler.worker()
-    worker.service.graph.http = httpx.Client(transport=httpx.MockTransport(fake.handler))
-    worker.service.graph.base_url = "http://graph.test"
+    worker.service.sender.graph.http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+    worker.service.sender.graph.base_url = "http://graph.test"
     yield FunnelDriver(funnel_handler, fake)
     funnel_handler.worker.cache_clear()

@@ -1,0 +1,100 @@
+"""Sending a conversation's replies in order, reliably, for every worker.
+
+Each reply goes out after the previous send returned. Transient Graph errors are retried with
+backoff until the deadline and then raised (the queue retries the event; progress already
+recorded means nothing is sent twice). Permanent errors are recorded and end the delivery.
+Error 190 re-reads the access token once, then sets the instance's `last_error`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from wabot.models.instance import InstanceConfig
+from wabot.repositories.activity import ActivityLog
+from wabot.repositories.secrets import SecretStore
+from wabot.repositories.stats import StatsRepository
+from wabot.tenancy import TenantContext
+from wabot.whatsapp.graph import GraphClient, GraphError, send_with_retries
+
+
+def iso_now(clock: Callable[[], float] = time.time) -> str:
+    return datetime.fromtimestamp(clock(), UTC).isoformat()
+
+
+class DeliveryStopped(Exception):
+    """A permanent failure: recorded; the rest of the replies are dropped."""
+
+
+@dataclass
+class ReplySender:
+    graph: GraphClient
+    secrets: SecretStore
+    stats: StatsRepository
+    activity: ActivityLog
+    logger: Any
+    clock: Callable[[], float] = time.time
+
+    def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
+                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None) -> bool:
+        """Send `replies[start:]`, calling `on_sent(n)` after each (n = replies sent so far).
+        Returns False when a permanent failure ended the delivery (already recorded)."""
+        sent_now = 0
+        try:
+            token = self.secrets.get(tenant, config, "access_token")
+            if not token:
+                raise DeliveryStopped("no access token configured")
+            if mark_read and start == 0 and replies:
+                self._mark_read(config, token, mark_read)
+            for index in range(start, len(replies)):
+                token = self._send(tenant, config, token, replies[index], deadline)
+                sent_now += 1
+                on_sent(index + 1)
+            return True
+        except DeliveryStopped as stop:
+            self.logger.warning("reply not delivered", extra={"reason": str(stop)})
+            self.activity.record(tenant, config.instance_id, "error", f"reply not delivered: {stop}"[:500], {})
+            self.stats.increment(tenant, config.instance_id, {"errors": 1})
+            return False
+        finally:
+            if sent_now:
+                self.stats.increment(tenant, config.instance_id, {"outbound": sent_now},
+                                     latest={"last_outbound_at": iso_now(self.clock)})
+
+    def upload_media(self, tenant: TenantContext, config: InstanceConfig, data: bytes, mime_type: str,
+                     filename: str, deadline: float) -> str:
+        token = self.secrets.get(tenant, config, "access_token")
+        if not token:
+            raise DeliveryStopped("no access token configured")
+        return send_with_retries(
+            lambda: self.graph.upload_media(config.phone_number_id, token, data, mime_type, filename), deadline)
+
+    def _send(self, tenant: TenantContext, config: InstanceConfig, token: str, payload: dict, deadline: float) -> str:
+        refreshed = False
+        while True:
+            try:
+                send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload), deadline)
+                return token
+            except GraphError as error:
+                if error.token_invalid and not refreshed:
+                    # Maybe rotated since we cached it: read it once more before giving up.
+                    refreshed = True
+                    token = self.secrets.get(tenant, config, "access_token", force_fetch=True) or token
+                    continue
+                if error.retriable:
+                    raise
+                if error.token_invalid:
+                    self.stats.set_state(tenant, config.instance_id, last_error={
+                        "code": error.code, "message": "access token expired or invalid",
+                        "at": iso_now(self.clock)})
+                raise DeliveryStopped(f"Graph API error {error.code}: {error.message[:200]}") from error
+
+    def _mark_read(self, config: InstanceConfig, token: str, message_id: str) -> None:
+        try:
+            self.graph.mark_read(config.phone_number_id, token, message_id)
+        except GraphError as error:  # a read receipt is a courtesy: never a reason to fail
+            self.logger.info("mark-as-read failed", extra={"code": error.code})
