@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import boto3
 from moto.server import ThreadedMotoServer
 
+from devstack import fakes
 from devstack.fake_graph import FakeGraphApi
 from devstack.gateway import Function, HttpApiGateway, load_functions
 from devstack.provision import Stack, provision
@@ -165,6 +166,9 @@ class LocalPlatform:
             env.update(self.stack.environment(logical_id))
         env.pop("POWERTOOLS_SERVICE_NAME", None)  # each function's Logger names its own service
         env["GRAPH_API_BASE_URL"] = self.graph.base_url
+        env["DEFAULT_VLLM_BASE_URL"] = f"{self.api_url}/_local/fake-llm"
+        env["DEFAULT_VLLM_MODEL"] = "fake-llm"
+        env["DEFAULT_TTS_BASE_URL"] = f"{self.api_url}/_local/fake-tts"
         return env
 
     def _start_pollers(self, session: boto3.Session, functions: dict[str, Function]) -> None:
@@ -200,6 +204,9 @@ class LocalPlatform:
                 self.graph.clear()
                 return 204, "application/json", b""
             return 200, "application/json", json.dumps(self.graph.recorded()).encode()
+        faked = fakes.handle(method, path, body)
+        if faked is not None:
+            return faked
         if path.startswith("/_local/graph/"):
             answer = self.graph.handle(method, path.removeprefix("/_local/graph"), headers, body)
             return answer.status, answer.content_type, answer.body

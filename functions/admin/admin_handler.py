@@ -26,8 +26,14 @@ from admin_models import (
     InstanceStatus,
     InstanceUpdate,
     LogList,
+    ProviderCreate,
+    ProviderFields,
+    ProviderList,
+    ProviderOut,
     SendAccepted,
     SendRequest,
+    SettingsOut,
+    SettingsUpdate,
     StatsReset,
     TenantStats,
     UserStateReset,
@@ -48,6 +54,7 @@ from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
+from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import AdminSettings
@@ -97,6 +104,7 @@ def service() -> AdminService:
         funnels=FunnelRepository(dynamodb, settings.app_table),
         conversations=ConversationStore(dynamodb, settings.app_table),
         inbound=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
+        llm_config=LlmConfigRepository(dynamodb, settings.app_table),
     )
 
 
@@ -235,6 +243,50 @@ def reset_stats(instance_id: str) -> StatsReset:
          responses=_documented(TenantStats))
 def tenant_stats(days: Days = 7) -> TenantStats:
     return service().tenant_stats(caller(), days)
+
+
+# ---- tenant LLM settings and providers -----------------------------------------------------
+
+PROVIDER = "/admin/llm/providers/<provider_id>"
+
+
+@app.get("/admin/settings", summary="The tenant's LLM and voice settings", responses=_documented(SettingsOut))
+def get_settings() -> SettingsOut:
+    return service().get_settings(caller())
+
+
+@app.put("/admin/settings", summary="Change the given settings (admin)", responses=_documented(SettingsOut, 403))
+def update_settings(body: SettingsUpdate) -> SettingsOut:
+    return service().update_settings(caller(), body)
+
+
+@app.get("/admin/llm/providers", summary="LLM providers of the tenant", responses=_documented(ProviderList))
+def list_providers() -> ProviderList:
+    return service().list_providers(caller())
+
+
+@app.post("/admin/llm/providers", summary="Register a provider (admin); instances use it as cloud:{id}",
+          responses=_documented(ProviderOut, 403, 409, success=201))
+def create_provider(body: ProviderCreate) -> tuple[ProviderOut, int]:
+    return service().create_provider(caller(), body), 201
+
+
+@app.get(PROVIDER, summary="One provider (API key masked)", responses=_documented(ProviderOut, 404))
+def get_provider(provider_id: str) -> ProviderOut:
+    return service().get_provider(caller(), provider_id)
+
+
+@app.put(PROVIDER, summary="Change the given fields (admin); a given api_key is rotated",
+         responses=_documented(ProviderOut, 403, 404))
+def update_provider(provider_id: str, body: ProviderFields) -> ProviderOut:
+    return service().update_provider(caller(), provider_id, body)
+
+
+@app.delete(PROVIDER, summary="Remove a provider no instance uses (admin)",
+            responses=_documented(None, 403, 404, 409, success=204))
+def delete_provider(provider_id: str) -> Response[None]:
+    service().delete_provider(caller(), provider_id)
+    return Response(status_code=204)
 
 
 # ---- API keys ----------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from wabot.funnel.definition import FunnelDefinition
 from wabot.identity import normalize_user_ref
 from wabot.models.activity import ActivityEntry
 from wabot.models.instance import LlmParams
 from wabot.models.principal import PRINCIPAL_PATTERN, Role
+from wabot.repositories.llm_config import ProviderKind, TenantSettings
+from wabot.tenancy import SLUG_PATTERN
 
 LLM_BACKEND_PATTERN = r"^(vllm|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
 PHONE_NUMBER_ID_PATTERN = r"^\d{5,32}$"
@@ -37,6 +39,10 @@ class InstanceFields(BaseModel):
     enabled: bool | None = None
     language: Literal["en", "ru"] | None = None
     llm_backend: str | None = Field(default=None, pattern=LLM_BACKEND_PATTERN)
+    llm_model: str | None = Field(default=None, min_length=1, max_length=200)
+    llm_base_url: HttpUrl | None = None
+    llm_history_turns: int | None = Field(default=None, ge=0, le=50)
+    llm_fallback_message: str | None = Field(default=None, min_length=1, max_length=4096)
     system_prompt: str | None = Field(default=None, max_length=20000)
     llm_params: LlmParams | None = None
     tts_enabled: bool | None = None
@@ -58,7 +64,8 @@ class InstanceFields(BaseModel):
 
     def config_changes(self) -> dict:
         """The non-secret fields the caller gave (null clears an optional field)."""
-        return {name: getattr(self, name) for name in self.model_fields_set if name not in SECRET_FIELDS}
+        dumped = self.model_dump(mode="json", include=self.model_fields_set - set(SECRET_FIELDS))
+        return {name: getattr(self, name) if name == "llm_params" else dumped[name] for name in dumped}
 
     def secret_changes(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in SECRET_FIELDS
@@ -91,6 +98,10 @@ class InstanceOut(BaseModel):
     auto_start: bool
     language: str
     llm_backend: str
+    llm_model: str | None
+    llm_base_url: str | None
+    llm_history_turns: int
+    llm_fallback_message: str | None
     system_prompt: str
     llm_params: LlmParams
     tts_enabled: bool
@@ -211,3 +222,53 @@ class SendAccepted(BaseModel):
 class UserStateReset(BaseModel):
     user: str
     deleted_items: int
+
+
+class SettingsUpdate(BaseModel):
+    """Tenant-wide LLM and voice settings; only the given fields change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vllm_base_url: HttpUrl | None = None
+    vllm_model: str | None = Field(default=None, max_length=200)
+    gemini_model: str | None = Field(default=None, min_length=1, max_length=200)
+    gemini_base_url: HttpUrl | None = None
+    tts_base_urls: dict[Literal["xtts", "piper", "openvoice"], HttpUrl] | None = None
+    gemini_api_key: str | None = _secret_field()
+
+
+class SettingsOut(TenantSettings):
+    gemini_api_key: str | None = Field(description="masked")
+
+
+class ProviderFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    kind: ProviderKind | None = None
+    base_url: HttpUrl | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    api_key: str | None = _secret_field()
+
+
+class ProviderCreate(ProviderFields):
+    id: str | None = Field(default=None, pattern=SLUG_PATTERN, description="default: a slug of the name")
+    name: str = Field(min_length=1, max_length=100)
+    kind: ProviderKind
+    base_url: HttpUrl
+    model: str = Field(min_length=1, max_length=200)
+    api_key: str = Field(min_length=8, max_length=4096)
+
+
+class ProviderOut(BaseModel):
+    id: str
+    name: str
+    kind: ProviderKind
+    base_url: str
+    model: str
+    backend: str = Field(description="the instance llm_backend value that uses it")
+    api_key: str | None = Field(description="masked")
+
+
+class ProviderList(BaseModel):
+    items: list[ProviderOut]

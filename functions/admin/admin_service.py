@@ -30,8 +30,14 @@ from admin_models import (
     LastError,
     LogList,
     MaskedSecrets,
+    ProviderCreate,
+    ProviderFields,
+    ProviderList,
+    ProviderOut,
     SendAccepted,
     SendRequest,
+    SettingsOut,
+    SettingsUpdate,
     StatsReset,
     TenantStats,
     UserStateReset,
@@ -51,6 +57,7 @@ from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
+from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider, TenantSettings
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext, is_slug
@@ -88,6 +95,16 @@ class OutsideServiceWindow(ConflictError):
 SERVICE_WINDOW_SECONDS = 24 * 3600
 
 
+class ProviderIdTaken(ConflictError):
+    public_message = "an LLM provider with this id exists"
+
+
+class ProviderInUse(ConflictError):
+    def __init__(self, instances: list[str]) -> None:
+        super().__init__(instances)
+        self.public_message = f"the provider is used by instances: {', '.join(sorted(instances))}"
+
+
 def _can_read(caller: TenantContext, config: InstanceConfig) -> bool:
     return caller.role in ("admin", "guest") or config.owner_id == caller.principal_id
 
@@ -113,6 +130,7 @@ class AdminService:
     funnels: FunnelRepository
     conversations: ConversationStore
     inbound: EventPublisher
+    llm_config: LlmConfigRepository
 
     # ---- instances -----------------------------------------------------------------------
 
@@ -157,6 +175,7 @@ class AdminService:
             raise ForbiddenError("only an admin may create an instance for another owner")
         now = datetime.now(UTC)
         fields = {k: v for k, v in data.config_changes().items() if v is not None}
+        self._check_backend(caller, fields.get("llm_backend"))
         base = slugify(data.name)
         taken = self.instances.ids_starting_with(caller, base)
         for attempt in range(2, 200):
@@ -187,9 +206,10 @@ class AdminService:
         changes = data.config_changes()
         if "owner_id" in changes and changes["owner_id"] != old.owner_id and caller.role != "admin":
             raise ForbiddenError("only an admin may change the owner")
-        for required in ("name", "phone_number_id"):
+        for required in ("name", "phone_number_id", "llm_backend", "llm_history_turns"):
             if required in changes and changes[required] is None:
                 raise InvalidInput(required, "may not be null")
+        self._check_backend(caller, changes.get("llm_backend"))
         # Secrets first: the version bump below makes warm functions re-read them.
         for name, value in data.secret_changes().items():
             self.secrets.put(caller, instance_id, name, value)
@@ -341,6 +361,81 @@ class AdminService:
         new = config.model_copy(update={"version": config.version + 1, "updated_at": datetime.now(UTC)})
         self.instances.replace(caller, config, new)
         self.registry.invalidate(caller, config.instance_id)
+
+    # ---- LLM settings and providers ----------------------------------------------------------
+
+    def _check_backend(self, caller: TenantContext, backend: str | None) -> None:
+        if backend and backend.startswith("cloud:"):
+            try:
+                self.llm_config.provider(caller, backend.removeprefix("cloud:"))
+            except NotFoundError:
+                raise InvalidInput("llm_backend", "no such LLM provider in this tenant") from None
+
+    def get_settings(self, caller: TenantContext) -> SettingsOut:
+        settings = self.llm_config.settings(caller)
+        return SettingsOut(**settings.model_dump(),
+                           gemini_api_key=self.secrets.masked_tenant_secret(caller, "settings", "gemini_api_key"))
+
+    def update_settings(self, caller: TenantContext, data: SettingsUpdate) -> SettingsOut:
+        _require_admin(caller)
+        given = data.model_dump(include=data.model_fields_set - {"gemini_api_key"})
+        merged = TenantSettings.model_validate({**self.llm_config.settings(caller).model_dump(), **given})
+        if data.gemini_api_key:
+            self.secrets.put_tenant_secret(caller, data.gemini_api_key, "settings", "gemini_api_key")
+        self.llm_config.save_settings(caller, merged)
+        return self.get_settings(caller)
+
+    def _provider_out(self, caller: TenantContext, provider: LlmProvider) -> ProviderOut:
+        masked = self.secrets.masked_tenant_secret(caller, "llm-providers", provider.id, "api_key")
+        return ProviderOut(**provider.model_dump(mode="json"), backend=f"cloud:{provider.id}", api_key=masked)
+
+    def list_providers(self, caller: TenantContext) -> ProviderList:
+        return ProviderList(items=[self._provider_out(caller, p) for p in self.llm_config.providers(caller)])
+
+    def get_provider(self, caller: TenantContext, provider_id: str) -> ProviderOut:
+        if not is_slug(provider_id):
+            raise NotFoundError(provider_id)
+        return self._provider_out(caller, self.llm_config.provider(caller, provider_id))
+
+    def create_provider(self, caller: TenantContext, data: ProviderCreate) -> ProviderOut:
+        _require_admin(caller)
+        provider = LlmProvider(id=data.id or slugify(data.name), name=data.name, kind=data.kind,
+                               base_url=data.base_url, model=data.model)
+        if not self.llm_config.save_provider(caller, provider, create=True):
+            raise ProviderIdTaken()
+        self.secrets.put_tenant_secret(caller, data.api_key, "llm-providers", provider.id, "api_key")
+        return self._provider_out(caller, provider)
+
+    def update_provider(self, caller: TenantContext, provider_id: str, data: ProviderFields) -> ProviderOut:
+        _require_admin(caller)
+        current = self.llm_config.provider(caller, provider_id) if is_slug(provider_id) else None
+        if current is None:
+            raise NotFoundError(provider_id)
+        given = data.model_dump(include=data.model_fields_set - {"api_key"})
+        if any(value is None for value in given.values()):
+            raise InvalidInput(next(k for k, v in given.items() if v is None), "may not be null")
+        provider = LlmProvider.model_validate({**current.model_dump(), **given})
+        if data.api_key:
+            self.secrets.put_tenant_secret(caller, data.api_key, "llm-providers", provider_id, "api_key")
+        self.llm_config.save_provider(caller, provider, create=False)
+        return self._provider_out(caller, provider)
+
+    def delete_provider(self, caller: TenantContext, provider_id: str) -> None:
+        _require_admin(caller)
+        if not is_slug(provider_id):
+            raise NotFoundError(provider_id)
+        self.llm_config.provider(caller, provider_id)
+        users = []
+        cursor = None
+        while True:
+            configs, cursor = self.instances.list(caller, limit=100, cursor=cursor)
+            users += [c.instance_id for c in configs if c.llm_backend == f"cloud:{provider_id}"]
+            if cursor is None:
+                break
+        if users:
+            raise ProviderInUse(users)
+        self.llm_config.delete_provider(caller, provider_id)
+        self.secrets.delete_tenant_secret(caller, "llm-providers", provider_id, "api_key")
 
     # ---- API keys ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
-from wabot.settings import AdminSettings, FunnelSettings, StorageSettings, WebhookSettings
+from wabot.settings import AdminSettings, FunnelSettings, LlmSettings, StorageSettings, WebhookSettings
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -23,6 +23,7 @@ GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 SETTINGS_MODELS = {
     "WebhookFunction": WebhookSettings,
     "FunnelFunction": FunnelSettings,
+    "LlmFunction": LlmSettings,
     "AdminFunction": AdminSettings,
     "AdminAuthorizerFunction": StorageSettings,
 }
@@ -61,7 +62,7 @@ def sqs_trigger_problems(template: dict) -> list[str]:
 
 
 def test_sqs_trigger_rules_hold():
-    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} >= {"InboundQueue"}
+    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue"}
     assert sqs_trigger_problems(TEMPLATE) == []
 
 

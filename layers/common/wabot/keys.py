@@ -72,3 +72,10 @@ def secret_path(ssm_prefix: str, tenant: TenantContext, instance_id: str, name: 
         raise ValueError(f"unknown secret {name!r}")
     tenant_id = require_tenant(tenant).tenant_id
     return f"{ssm_prefix}/{tenant_id}/instances/{require_instance_id(instance_id)}/{name}"
+
+
+def tenant_secret_path(ssm_prefix: str, tenant: TenantContext, *parts: str) -> str:
+    """Tenant-level secrets (provider API keys): `{stack prefix}/{tenant}/{parts...}`."""
+    if not parts or not all(re.fullmatch(r"[a-z0-9_-]{1,64}", part) for part in parts):
+        raise ValueError("malformed secret path")
+    return "/".join([ssm_prefix, require_tenant(tenant).tenant_id, *parts])

@@ -65,3 +65,11 @@ class FunnelSettings(StorageSettings, GraphApiSettings):
 
 class AdminSettings(StorageSettings):
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
+
+
+class LlmSettings(StorageSettings, GraphApiSettings):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    # Platform-wide defaults, used when neither the instance nor the tenant names a server.
+    default_vllm_base_url: str = Field(default="", alias="DEFAULT_VLLM_BASE_URL")
+    default_vllm_model: str = Field(default="default", alias="DEFAULT_VLLM_MODEL")
+    default_tts_base_url: str = Field(default="", alias="DEFAULT_TTS_BASE_URL")

@@ -37,6 +37,10 @@ class InstanceConfig(BaseModel):
     auto_start: bool = True
     language: Literal["en", "ru"] = "en"
     llm_backend: str = "vllm"
+    llm_model: str | None = Field(default=None, description="overrides the tenant's model for this backend")
+    llm_base_url: str | None = Field(default=None, description="vllm only: overrides the tenant's server")
+    llm_history_turns: int = Field(default=10, ge=0, le=50)
+    llm_fallback_message: str | None = None
     system_prompt: str = ""
     llm_params: LlmParams = Field(default_factory=LlmParams)
     tts_enabled: bool = False

@@ -161,6 +161,42 @@ class ConversationStore:
                 return None
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    # ---- LLM history and reply plans ----------------------------------------------------------
+
+    def append_history(self, tenant: TenantContext, instance_id: str, user_key: str,
+                       turns: list[tuple[str, str]]) -> None:
+        """Add (role, text) turns, oldest first; they expire with the rest of the user's data."""
+        now = self._clock()
+        pk = keys.user_pk(tenant, instance_id, user_key)
+        for i, (role, text) in enumerate(turns):
+            stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+            self._dynamodb.put_item(TableName=self._table, Item=to_item({
+                "pk": pk, "sk": f"HIST#{stamp}#{i}", "role": role, "text": text[:8000],
+                "expires_at": self._expires()}))
+
+    def history(self, tenant: TenantContext, instance_id: str, user_key: str, turns: int) -> list[tuple[str, str]]:
+        """The last `turns` exchanges (user + assistant), oldest first."""
+        if turns <= 0:
+            return []
+        response = self._dynamodb.query(
+            TableName=self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :h)",
+            ExpressionAttributeValues={":pk": {"S": keys.user_pk(tenant, instance_id, user_key)},
+                                       ":h": {"S": "HIST#"}},
+            ScanIndexForward=False, Limit=turns * 2)
+        now = self._clock()
+        items = [from_item(item) for item in response.get("Items", [])]
+        return [(item["role"], item["text"]) for item in reversed(items) if item.get("expires_at", now + 1) > now]
+
+    def get_llm_plan(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str) -> ReplyPlan | None:
+        response = self._dynamodb.get_item(TableName=self._table, ConsistentRead=True, Key=key(
+            keys.user_pk(tenant, instance_id, user_key), f"LLMREPLY#{message_id}"))
+        return ReplyPlan.model_validate(from_item(response["Item"])) if "Item" in response else None
+
+    def save_llm_plan(self, tenant: TenantContext, instance_id: str, user_key: str, plan: ReplyPlan) -> None:
+        self._dynamodb.put_item(TableName=self._table, Item=to_item({
+            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"LLMREPLY#{plan.message_id}",
+            "expires_at": int(self._clock()) + 8 * 24 * 3600, **plan.model_dump(mode="json")}))
+
     def reset_user(self, tenant: TenantContext, instance_id: str, user_key: str) -> int:
         """Forget one user: profile, funnel events, discovery answers, history."""
         deleted = delete_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key))

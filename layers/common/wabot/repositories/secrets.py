@@ -67,6 +67,28 @@ class SecretStore:
             Name=self.path(tenant, instance_id, name), Value=value, Type="SecureString", Overwrite=True
         )
 
+    def get_tenant_secret(self, tenant: TenantContext, *parts: str, force_fetch: bool = False) -> str | None:
+        path = keys.tenant_secret_path(self._prefix, tenant, *parts)
+        try:
+            return self._provider.get(path, decrypt=True, max_age=self._max_age, force_fetch=force_fetch) or None
+        except GetParameterError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+
+    def put_tenant_secret(self, tenant: TenantContext, value: str, *parts: str) -> None:
+        self._ssm.put_parameter(Name=keys.tenant_secret_path(self._prefix, tenant, *parts), Value=value,
+                                Type="SecureString", Overwrite=True)
+
+    def delete_tenant_secret(self, tenant: TenantContext, *parts: str) -> None:
+        self._ssm.delete_parameters(Names=[keys.tenant_secret_path(self._prefix, tenant, *parts)])
+
+    def masked_tenant_secret(self, tenant: TenantContext, *parts: str) -> str | None:
+        response = self._ssm.get_parameters(Names=[keys.tenant_secret_path(self._prefix, tenant, *parts)],
+                                            WithDecryption=True)
+        found = response.get("Parameters", [])
+        return mask(found[0]["Value"]) if found else None
+
     def masked(self, tenant: TenantContext, instance_ids: list[str]) -> dict[str, dict[str, str | None]]:
         """Each instance's secrets masked to their last 4 characters (None when not set)."""
         paths = {self.path(tenant, i, name): (i, name) for i in instance_ids for name in keys.SECRET_NAMES}

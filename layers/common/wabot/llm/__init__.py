@@ -1,0 +1,1 @@
+"""LLM backends (OpenAI-compatible, Gemini, Anthropic), reply formatting, voice synthesis."""
