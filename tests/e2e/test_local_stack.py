@@ -115,3 +115,19 @@ def test_stopping_leaves_no_process_and_no_port():
     assert stack.stop() == 0
     assert stack.process.poll() is not None
     assert port_is_free(stack.api_port) and port_is_free(stack.aws_port)
+
+
+def test_free_text_gets_an_llm_reply_and_a_voice_note(local_stack, bot):
+    assert local_stack.client.admin("PUT", "/admin/whatsapp/instances/e2e-bot", {
+        "tts_enabled": True, "tts_engine": "piper", "tts_voice": "marina"}).status_code == 200
+    user = "15550000005"
+    status, _ = local_stack.client.send_text("demo", "e2e-bot", SECRET, PHONE_NUMBER_ID,
+                                             "What is the warranty period?", user=user)
+    assert status == 200
+    sent = wait_for(lambda: len(replies(local_stack, user)) >= 2 and replies(local_stack, user), timeout=30)
+    assert [m["body"]["type"] for m in sent] == ["text", "audio"]
+    assert "Fake LLM" in sent[0]["body"]["text"]["body"]
+    assert "warranty period" in sent[0]["body"]["text"]["body"]
+    upload = next(e for e in local_stack.client.outbox() if e.get("media_id") == sent[1]["body"]["audio"]["id"])
+    assert upload["mime_type"] == "audio/ogg; codecs=opus" and upload["size"] > 100
+    assert sent[1]["body"]["audio"]["voice"] is True

@@ -140,3 +140,30 @@ def funnel(stack: Stack, function_env):
     worker.service.sender.graph.base_url = "http://graph.test"
     yield FunnelDriver(funnel_handler, fake)
     funnel_handler.worker.cache_clear()
+
+
+@pytest.fixture
+def llm(stack: Stack, function_env):
+    """The LLM worker with the local fakes (LLM, TTS, Graph API) behind httpx mock transports."""
+    import httpx
+
+    from tests.integration.funnel_harness import GraphFake
+    from tests.integration.llm_harness import LlmDriver, ProviderFakes
+
+    function_env("LlmFunction")
+    import os
+
+    os.environ["DEFAULT_VLLM_BASE_URL"] = "http://llm.test/_local/fake-llm"
+    os.environ["DEFAULT_TTS_BASE_URL"] = "http://tts.test/_local/fake-tts"
+    import llm_handler
+
+    llm_handler.worker.cache_clear()
+    graph, providers = GraphFake(), ProviderFakes()
+    worker = llm_handler.worker()
+    worker.service.sender.graph.http = httpx.Client(transport=httpx.MockTransport(graph.handler))
+    worker.service.sender.graph.base_url = "http://graph.test"
+    worker.service.http = httpx.Client(transport=httpx.MockTransport(providers.handler))
+    yield LlmDriver(llm_handler, graph, providers)
+    llm_handler.worker.cache_clear()
+    os.environ.pop("DEFAULT_VLLM_BASE_URL", None)
+    os.environ.pop("DEFAULT_TTS_BASE_URL", None)

@@ -11,7 +11,7 @@ import re
 
 TEXT_LIMIT = 4096
 
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.DOTALL)
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
@@ -31,7 +31,7 @@ def to_whatsapp(text: str) -> str:
     text = _HEADING.sub(lambda m: f"*{m.group(1).strip('*')}*", text)
     text = _BOLD.sub(lambda m: f"*{m.group(1) or m.group(2)}*", text)
     text = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
-    text = re.sub(r"^\s*[-+]\s+", "• ", text, flags=re.MULTILINE)
+    text = re.sub(r"^[ \t]*[-+][ \t]+", "• ", text, flags=re.MULTILINE)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()
 
