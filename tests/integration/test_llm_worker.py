@@ -159,7 +159,7 @@ def test_voice_reply_is_uploaded_as_ogg_opus_and_sent_as_voice(llm, stack, acme)
     assert llm.ask(message_event(acme, text="tell me", config_version=version)) == []
     uploads = [e for e in llm.graph.api.recorded() if "media_id" in e]
     assert len(uploads) == 1 and uploads[0]["mime_type"] == "audio/ogg; codecs=opus"
-    media_type, data = llm.graph.api.media[uploads[0]["media_id"]]
+    _, data = llm.graph.api.media[uploads[0]["media_id"]]
     assert data[:4] == b"OggS" and b"OpusHead" in data[:100]
     sent = llm.graph.sent()
     assert [m["type"] for m in sent] == ["text", "audio"]
