@@ -30,6 +30,8 @@ SETTINGS_MODELS = {
 
 
 def prop(function: dict, name: str):
+    if name == "Layers":  # SAM appends a function's own layers to the global ones
+        return GLOBAL_FUNCTION.get("Layers", []) + function["Properties"].get("Layers", [])
     return function["Properties"].get(name, GLOBAL_FUNCTION.get(name))
 
 
@@ -205,6 +207,14 @@ def test_layer_pins_match_the_development_lock():
                 result[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
         return result
 
-    layer, lock = pins(root / "layers/common/requirements.txt"), pins(root / "requirements-dev.txt")
-    assert layer
-    assert {name: lock.get(name) for name in layer} == layer
+    lock = pins(root / "requirements-dev.txt")
+    for layer_dir in ("layers/common", "layers/voice"):
+        layer = pins(root / layer_dir / "requirements.txt")
+        assert layer, layer_dir
+        assert {name: lock.get(name) for name in layer} == layer, layer_dir
+
+
+def test_only_the_llm_function_carries_the_voice_layer():
+    for logical_id, function in FUNCTIONS.items():
+        layers = prop(function, "Layers")
+        assert ({"Ref": "VoiceLayer"} in layers) == (logical_id == "LlmFunction"), logical_id
