@@ -67,6 +67,16 @@ def seed_instance(stack: Stack, tenant_id: str, instance_id: str, phone_number_i
 
 
 @pytest.fixture
+def acme(stack: Stack) -> SeededInstance:
+    return seed_instance(stack, "acme", "support-bot", "106540352242922")
+
+
+@pytest.fixture
+def globex(stack: Stack) -> SeededInstance:
+    return seed_instance(stack, "globex", "support-bot", "209876543210987")
+
+
+@pytest.fixture
 def two_tenants(stack: Stack) -> tuple[SeededInstance, SeededInstance]:
     """acme and globex both run an instance called `support-bot`, with different numbers."""
     return (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import payloads
-from tests.integration.conftest import drain, seed_instance
+from tests.integration.conftest import drain
 from tests.integration.funnel_harness import (
     body_text,
     graph_error,
@@ -20,16 +20,6 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.instances import InstanceRepository
 from wabot.repositories.stats import StatsRepository
-
-
-@pytest.fixture
-def acme(stack):
-    return seed_instance(stack, "acme", "support-bot", "106540352242922")
-
-
-@pytest.fixture
-def globex(stack):
-    return seed_instance(stack, "globex", "support-bot", "209876543210987")
 
 
 def configure(stack, instance, **changes):
@@ -256,12 +246,12 @@ def test_graph_failure_midway_then_retry_sends_no_duplicate_and_misses_nothing(f
     funnel.graph.failures = [graph_error(131000, 500)] * 20
     funnel.graph.fail_when = lambda body: body.get("type") == "interactive"
     # Leave no time for in-function retries, so the failure reaches the queue.
-    original = funnel.module.SAFETY_MARGIN_SECONDS
-    funnel.module.SAFETY_MARGIN_SECONDS = 29.9
+    consumer = funnel.module.worker().consumer
+    consumer.safety_margin = 29.9
     try:
         failed = funnel.deliver(sqs_record(event, "sqs-1"))
     finally:
-        funnel.module.SAFETY_MARGIN_SECONDS = original
+        consumer.safety_margin = 3.0
     assert failed == ["sqs-1"]
     assert [m["type"] for m in funnel.graph.sent()] == ["text"]
     funnel.graph.failures = []

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests import payloads
-from tests.integration.conftest import seed_instance
 from tests.integration.funnel_harness import message_event, sqs_record
 from tests.integration.test_funnel_worker import configure
 from wabot import aws
@@ -15,16 +13,6 @@ from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
-
-
-@pytest.fixture
-def acme(stack):
-    return seed_instance(stack, "acme", "support-bot", "106540352242922")
-
-
-@pytest.fixture
-def globex(stack):
-    return seed_instance(stack, "globex", "support-bot", "209876543210987")
 
 
 def texts(graph) -> list[str]:
@@ -97,7 +85,7 @@ def test_redelivery_after_a_send_failure_resumes_without_asking_again(llm, acme,
 
     llm.graph.failures = [graph_error(131000, 500)] * 30
     # About 2 s of function time: enough for the LLM, not for outlasting the Graph API failures.
-    monkeypatch.setattr(llm.module, "SAFETY_MARGIN_SECONDS", 88.0)
+    monkeypatch.setattr(llm.module.worker().consumer, "safety_margin", 88.0)
     monkeypatch.setattr(llm_service, "RESERVE_SECONDS", 0.5)
     event = message_event(acme, text="long question")
     assert llm.ask(event, "sqs-1") == ["sqs-1"]
