@@ -116,6 +116,22 @@ class ConversationStore:
             if not pending:
                 return
 
+    def import_events(self, tenant: TenantContext, instance_id: str, user_key: str,
+                      events: list[tuple[str, str, int]], write: bool = True) -> int:
+        """Add events (sort-key suffix, step, epoch) not there yet; returns how many were (or would be) new."""
+        pk = keys.user_pk(tenant, instance_id, user_key)
+        existing = {item["sk"]["S"] for item in query_partition(self._dynamodb, self._table, pk, "EVENT#",
+                                                                keys_only=True)}
+        new = [(f"EVENT#{suffix}", step, at) for suffix, step, at in events if f"EVENT#{suffix}" not in existing]
+        if write:
+            for start in range(0, len(new), 25):
+                pending = {self._table: [{"PutRequest": {"Item": to_item({
+                    "pk": pk, "sk": sk, "step": step, "at": at, "expires_at": self._expires()})}}
+                    for sk, step, at in new[start:start + 25]]}
+                while pending:
+                    pending = self._dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        return len(new)
+
     def steps(self, tenant: TenantContext, instance_id: str, user_key: str) -> list[str]:
         items = query_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key), "EVENT#")
         return [from_item(item)["step"] for item in items]

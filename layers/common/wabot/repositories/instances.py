@@ -87,6 +87,12 @@ class InstanceRepository:
                                 keys.INSTANCE_SK_PREFIX + prefix, keys_only=True)
         return {item["sk"]["S"].removeprefix(keys.INSTANCE_SK_PREFIX) for item in items}
 
+    def phone_number_taken(self, phone_number_id: str) -> bool:
+        """Whether some instance on the platform claims this number (the claim says nothing else)."""
+        response = self._dynamodb.get_item(TableName=self._table, Key=to_item(keys.phone_claim_key(phone_number_id)),
+                                           ProjectionExpression="pk")
+        return "Item" in response
+
     def create(self, tenant: TenantContext, config: InstanceConfig) -> None:
         """Write the config and claim its phone number platform-wide, atomically."""
         self._transact(

@@ -89,6 +89,14 @@ class SecretStore:
         found = response.get("Parameters", [])
         return mask(found[0]["Value"]) if found else None
 
+    def current(self, tenant: TenantContext, instance_id: str, name: str) -> str | None:
+        """The stored value, uncached (for comparisons by operator tools)."""
+        try:
+            return self._ssm.get_parameter(Name=self.path(tenant, instance_id, name), WithDecryption=True)[
+                "Parameter"]["Value"]
+        except self._ssm.exceptions.ParameterNotFound:
+            return None
+
     def masked(self, tenant: TenantContext, instance_ids: list[str]) -> dict[str, dict[str, str | None]]:
         """Each instance's secrets masked to their last 4 characters (None when not set)."""
         paths = {self.path(tenant, i, name): (i, name) for i in instance_ids for name in keys.SECRET_NAMES}

@@ -56,6 +56,21 @@ class StatsRepository:
             ExpressionAttributeValues=values,
         )
 
+    def set_day(self, tenant: TenantContext, instance_id: str, day: date, counters: dict[str, int],
+                write: bool = True) -> bool:
+        """Make one day's counters exactly these (imports); returns whether anything changes."""
+        item_key = key(keys.stats_pk(tenant, instance_id), f"{keys.DAY_SK_PREFIX}{day.isoformat()}")
+        current = from_item(self._dynamodb.get_item(TableName=self._table, Key=item_key).get("Item", {}))
+        if all(current.get(name) == value for name, value in counters.items()):
+            return False
+        if write:
+            names = {f"#c{i}": name for i, name in enumerate(counters)}
+            values = {f":v{i}": {"N": str(int(v))} for i, v in enumerate(counters.values())}
+            expression = "SET " + ", ".join(f"#c{i} = :v{i}" for i in range(len(counters)))
+            self._dynamodb.update_item(TableName=self._table, Key=item_key, UpdateExpression=expression,
+                                       ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        return True
+
     def days(self, tenant: TenantContext, instance_id: str, days: int = 7) -> list[dict[str, Any]]:
         """Counters of the last `days` days (oldest first); days without traffic are left out."""
         since = _today() - timedelta(days=days - 1)
