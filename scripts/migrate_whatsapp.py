@@ -1,7 +1,7 @@
 """Move a tenant of the legacy WhatsApp bot platform into this platform. Safe to repeat.
 
     python scripts/migrate_whatsapp.py --db ORCHESTRATOR.db --data-dir LEGACY_DATA_DIR \\
-        --tenant TENANT [--source-tenant LEGACY_TENANT] [--dry-run] [--stack STACK_NAME]
+        --tenant TENANT [--source-tenant LEGACY_TENANT] [--dry-run] [--stack STACK_NAME | --api-port PORT]
 
 Against a deployed stack with --stack (tables and SSM prefix from its outputs, AWS
 credentials from the environment); otherwise against the running local stack (`make run`).
@@ -32,16 +32,16 @@ from wabot.repositories.stats import StatsRepository  # noqa: E402
 from wabot.tenancy import TenantContext  # noqa: E402
 
 
-def target(stack: str | None) -> tuple[str, str]:
-    """(app table, SSM prefix) of a deployed stack, or of the running local stack."""
+def target(stack: str | None, api_port: int) -> tuple[str, str]:
+    """(app table, SSM prefix) of a deployed stack, or of the local stack serving `api_port`."""
     if stack:
         outputs = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
         values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
         return values["AppTableName"], values["SsmPrefix"]
-    states = sorted((ROOT / ".local").glob("stack-*.json"))
-    if not states:
-        raise SystemExit("no running local stack (start `make run`) and no --stack given")
-    state = json.loads(states[0].read_text())
+    state_file = ROOT / ".local" / f"stack-{api_port}.json"
+    if not state_file.exists():
+        raise SystemExit(f"no local stack on port {api_port} (start `make run`) and no --stack given")
+    state = json.loads(state_file.read_text())
     os.environ.setdefault("AWS_ENDPOINT_URL", state["aws_endpoint"])
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
                         ("AWS_DEFAULT_REGION", "eu-west-1")):
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-tenant", default=None, help="legacy tenant id (default: --tenant)")
     parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
     parser.add_argument("--stack", default=None, help="deployed stack name (default: the local stack)")
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT", "3000")),
+                        help="the local stack's API port (default: LOCAL_API_PORT or 3000)")
     args = parser.parse_args(argv)
     if not args.db.exists():
         print(f"no such database: {args.db}", file=sys.stderr)
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     except TenantContextError:
         print(f"invalid tenant id {args.tenant!r}", file=sys.stderr)
         return 2
-    table, prefix = target(args.stack)
+    table, prefix = target(args.stack, args.api_port)
     dynamodb = aws.client("dynamodb")
     stores = Stores(InstanceRepository(dynamodb, table), SecretStore(prefix, aws.client("ssm")),
                     FunnelRepository(dynamodb, table), ConversationStore(dynamodb, table),

@@ -13,7 +13,7 @@ from tests.e2e.conftest import port_is_free, start_stack
 
 pytestmark = pytest.mark.e2e
 
-PHONE_NUMBER_ID = "106540352242922"
+PHONE_NUMBER_ID = "106540352240001"  # not one of the legacy fixtures' numbers
 SECRET = "e2e-app-secret-1234"
 
 
@@ -131,3 +131,25 @@ def test_free_text_gets_an_llm_reply_and_a_voice_note(local_stack, bot):
     upload = next(e for e in local_stack.client.outbox() if e.get("media_id") == sent[1]["body"]["audio"]["id"])
     assert upload["mime_type"] == "audio/ogg; codecs=opus" and upload["size"] > 100
     assert sent[1]["body"]["audio"]["voice"] is True
+
+
+def test_migration_script_against_the_running_stack(local_stack, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT
+    from tests.integration.legacy_fixtures import build_legacy
+
+    db, data = build_legacy(tmp_path)
+    command = [sys.executable, "scripts/migrate_whatsapp.py", "--db", str(db), "--data-dir", str(data),
+               "--tenant", "demo", "--source-tenant", "acme", "--api-port", str(local_stack.api_port)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "instances  created 2" in first.stdout
+    listed = local_stack.client.admin("GET", "/admin/whatsapp/instances").json()["items"]
+    migrated = next(item for item in listed if item["id"] == "prodazhi")
+    assert migrated["secrets"]["app_secret"] == "****3333"
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert "0 change(s) were made" in again.stdout

@@ -156,7 +156,7 @@ def test_cli_reports_and_never_prints_secrets(stack, legacy, monkeypatch, capsys
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     import migrate_whatsapp
 
-    monkeypatch.setattr(migrate_whatsapp, "target", lambda stack_name: (stack.refs["AppTable"], "/wabot-test"))
+    monkeypatch.setattr(migrate_whatsapp, "target", lambda stack_name, port: (stack.refs["AppTable"], "/wabot-test"))
     db, data = legacy
     assert migrate_whatsapp.main(["--db", str(db), "--data-dir", str(data), "--tenant", "acme", "--dry-run"]) == 0
     out = capsys.readouterr().out
