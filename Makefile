@@ -13,7 +13,7 @@ PY312_DIR := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'imp
 export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test lint run demo sam-build lock clean
+.PHONY: venv test lint run demo bench sam-build lock clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ test: lint
 # The whole platform locally (moto, the template's routes and pollers, a fake Graph API).
 run: venv
 	PYTHONPATH=layers/common:. $(BIN)/python -m devstack run
+
+# Cold starts, warm overhead, AWS requests and cost per message; writes bench/results.json.
+bench: venv
+	$(BIN)/python bench/run.py
 
 # A scripted conversation against a running `make run`.
 demo: venv

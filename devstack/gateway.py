@@ -70,7 +70,11 @@ def load_functions(template: dict[str, Any]) -> dict[str, Function]:
         if code_dir not in sys.path:
             sys.path.insert(0, code_dir)
         module_name, attribute = props["Handler"].rsplit(".", 1)
-        handler = getattr(importlib.import_module(module_name), attribute)
+        module = importlib.import_module(module_name)
+        for value in vars(module).values():  # a new execution environment: nothing cached from before
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+        handler = getattr(module, attribute)
         functions[logical_id] = Function(logical_id, handler, props.get("MemorySize", globals_.get("MemorySize", 128)),
                                          props.get("Timeout", globals_.get("Timeout", 3)))
     return functions

@@ -1,0 +1,41 @@
+"""AWS on-demand list prices used by the cost estimate (us-east-1, as published; check before
+relying on them) and the per-message cost model."""
+
+from __future__ import annotations
+
+PRICES_DATE = "2026-11-23"
+PRICES = {
+    "apigateway_http_per_million_requests": 1.00,
+    "lambda_per_million_requests": 0.20,
+    "lambda_arm64_per_gb_second": 0.0000133334,
+    "sqs_fifo_per_million_requests": 0.50,
+    "dynamodb_on_demand_per_million_write_units": 0.625,
+    "dynamodb_on_demand_per_million_read_units": 0.125,
+    "ssm_standard_parameter_api_per_million": 0.0,  # standard throughput is free
+    "kms_per_million_requests": 3.00,
+}
+# Lambda time per message at the template's memory sizes. Assumed, not measured in Lambda: a
+# webhook POST with one message, and a funnel invocation for one message (batches amortize).
+LAMBDA_PER_MESSAGE = [("webhook", 0.256, 0.050), ("funnel", 0.512, 0.250)]
+READ_OPERATIONS = ("GetItem", "Query", "BatchGetItem")
+
+
+def cost_per_million(by_operation: dict[str, float], write_units: float) -> dict:
+    def count(service: str, operations: tuple[str, ...] | None = None) -> float:
+        return sum(n for key, n in by_operation.items() if key.split(":")[0] == service
+                   and (operations is None or key.split(":")[1] in operations))
+
+    items = {
+        "API Gateway (1 request)": PRICES["apigateway_http_per_million_requests"],
+        "Lambda requests": len(LAMBDA_PER_MESSAGE) * PRICES["lambda_per_million_requests"],
+        "Lambda GB-seconds": sum(gb * s for _, gb, s in LAMBDA_PER_MESSAGE)
+        * PRICES["lambda_arm64_per_gb_second"] * 1e6,
+        "SQS FIFO": count("sqs") * PRICES["sqs_fifo_per_million_requests"],
+        "DynamoDB writes": write_units * PRICES["dynamodb_on_demand_per_million_write_units"],
+        "DynamoDB reads": count("dynamodb", READ_OPERATIONS) * PRICES["dynamodb_on_demand_per_million_read_units"],
+        "SSM + KMS": count("ssm") * (PRICES["ssm_standard_parameter_api_per_million"]
+                                     + PRICES["kms_per_million_requests"]),
+    }
+    items = {k: round(v, 3) for k, v in items.items()}
+    return {"items": items, "total_usd": round(sum(items.values()), 2),
+            "assumed_lambda_seconds": {name: s for name, _, s in LAMBDA_PER_MESSAGE}}

@@ -1,0 +1,348 @@
+"""`make bench`: cold starts, warm webhook overhead, AWS requests and cost per message, tenant
+scaling and local throughput. Prints a table and writes bench/results.json.
+
+Timings are medians of repeated fresh runs, reported as ratios against a floor measured in the
+same run (absolute times drift on a shared machine).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for extra in ("layers/common", "functions/webhook", "functions/admin", "functions/funnel", "functions/llm", "."):
+    sys.path.insert(0, str(ROOT / extra))
+
+from bench.prices import PRICES, PRICES_DATE, cost_per_million  # noqa: E402
+
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
+FUNCTIONS = {  # handler module, initializer, AWS clients it creates, target ratio
+    "webhook": ("webhook_handler", "ingress()", ("dynamodb", "ssm", "sqs"), 1.3),
+    "funnel": ("funnel_handler", "worker()", ("dynamodb", "ssm", "sqs"), 1.6),
+    "llm": ("llm_handler", "worker()", ("dynamodb", "ssm"), 1.6),
+    "admin": ("admin_handler", "service()", ("dynamodb", "ssm", "sqs"), 1.6),
+}
+BENCH_ENV = {
+    "APP_TABLE": "bench-AppTable", "SSM_PREFIX": "/bench", "INBOUND_QUEUE_URL": "https://sqs/inbound.fifo",
+    "LLM_QUEUE_URL": "https://sqs/llm.fifo", "IDEMPOTENCY_TABLE": "bench-Idempotency",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "functions/webhook", "functions/admin",
+                                                          "functions/funnel", "functions/llm")),
+}
+
+
+def _timed(code: str) -> float:
+    script = f"import time\nstart = time.perf_counter()\n{code}\nprint(time.perf_counter() - start)"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **BENCH_ENV}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def cold_starts() -> dict[str, Any]:
+    """Import + initialization of each handler in a fresh interpreter, against `import boto3` plus
+    creating the same clients (the floor), alternating so both see the same machine load."""
+    results = {}
+    for name, (module, init, clients, target) in FUNCTIONS.items():
+        floor_code = "import boto3\ns = boto3.session.Session()\n" + "\n".join(f"s.client('{c}')" for c in clients)
+        floors, handlers = [], []
+        for _ in range(COLD_RUNS):
+            floors.append(_timed(floor_code))
+            handlers.append(_timed(f"import {module}\n{module}.{init}"))
+        floor, handler = statistics.median(floors), statistics.median(handlers)
+        results[name] = {"floor_ms": round(floor * 1000, 1), "handler_ms": round(handler * 1000, 1),
+                         "ratio": round(handler / floor, 2), "target": target, "met": handler / floor <= target}
+    return results
+
+
+# ---- warm webhook overhead ------------------------------------------------------------------------
+
+
+class _FakeAws:
+    """Answers the webhook's AWS calls from memory (no network): the config item, one secret."""
+
+    def __init__(self, config_item: dict, secret: str) -> None:
+        self.config_item, self.secret = config_item, secret
+        self.meta = type("Meta", (), {"events": type("Events", (), {"register": lambda *a, **k: None})()})()
+
+    def get_item(self, **_: Any) -> dict:
+        return {"Item": self.config_item}
+
+    def put_item(self, **_: Any) -> dict:
+        return {}
+
+    def update_item(self, **_: Any) -> dict:
+        return {}
+
+    def get_parameter(self, **_: Any) -> dict:
+        return {"Parameter": {"Value": self.secret}}
+
+    def send_message_batch(self, Entries: list, **_: Any) -> dict:  # noqa: N803 - boto3's name
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+    def send_message(self, **_: Any) -> dict:
+        return {"MessageId": "1"}
+
+
+def warm_webhook(calls: int = 1500, rounds: int = 5) -> dict[str, Any]:
+    os.environ.update(BENCH_ENV)
+    import webhook_handler
+
+    from devstack.apigw import http_api_event
+    from tests import payloads
+    from wabot.dynamo import to_item
+    from wabot.models.instance import InstanceConfig
+    from wabot.queue import EventPublisher
+    from wabot.repositories.activity import ActivityLog
+    from wabot.repositories.instances import InstanceRegistry, InstanceRepository
+    from wabot.repositories.secrets import SecretStore
+    from wabot.repositories.stats import StatsRepository
+    from webhook_ingress import WebhookIngress
+
+    secret = "bench-app-secret-123456"
+    config = InstanceConfig(tenant_id="acme", instance_id="bot", name="Bot", phone_number_id="106540352242922")
+    fake = _FakeAws({"pk": {"S": "TENANT#acme"}, "sk": {"S": "INSTANCE#bot"},
+                     **to_item(config.model_dump(mode="json"))}, secret)
+    webhook_handler.ingress.cache_clear()
+    ingress = WebhookIngress(InstanceRegistry(InstanceRepository(fake, "t")), SecretStore("/bench", fake),
+                             EventPublisher(fake, "q"), ActivityLog(fake, "t"), StatsRepository(fake, "t"),
+                             3 * 1024 * 1024, webhook_handler.logger)
+    original_factory = webhook_handler.ingress
+    webhook_handler.ingress = lambda: ingress  # the handler's factory, now answering from memory
+    raw = payloads.body(payloads.text_notification("106540352242922"))
+    signature = payloads.sign(raw, secret)
+    event = http_api_event("POST", "/webhook/acme/bot", route_key="POST /webhook/{tenant_id}/{instance_id}",
+                           path_parameters={"tenant_id": "acme", "instance_id": "bot"}, body=raw,
+                           headers={"x-hub-signature-256": signature, "content-type": "application/json"})
+    context = type("Context", (), {"function_name": "webhook", "memory_limit_in_mb": 256, "aws_request_id": "r",
+                                   "invoked_function_arn": "arn:aws:lambda:eu-west-1:1:function:webhook"})()
+
+    def minimal(event: dict) -> dict:
+        body = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, event["headers"]["x-hub-signature-256"]):
+            return {"statusCode": 401}
+        json.loads(body)
+        fake.send_message(QueueUrl="q", MessageBody=event["body"], MessageGroupId="g")
+        return {"statusCode": 200}
+
+    def per_call(function) -> float:
+        samples = []
+        for _ in range(rounds):
+            with redirect_stdout(io.StringIO()):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    assert function(event)["statusCode"] == 200
+                samples.append((time.perf_counter() - start) / calls)
+        return statistics.median(samples)
+
+    try:
+        floor = per_call(minimal)
+        ours = per_call(lambda e: webhook_handler.handler(e, context))
+    finally:
+        webhook_handler.ingress = original_factory
+    return {"floor_us": round(floor * 1e6, 1), "webhook_us": round(ours * 1e6, 1), "ratio": round(ours / floor, 2),
+            "target": 2.0, "met": ours / floor <= 2.0}
+
+
+# ---- AWS requests per message, through the local stack ---------------------------------------------
+
+
+class AwsCallCounter:
+    """Counts every AWS API call made in this process (the local stack runs its functions here),
+    and estimates DynamoDB write units from request sizes (1 WCU per KB written, 2 in transactions)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter = Counter()
+        self.write_units = 0.0
+        self.lock = threading.Lock()
+
+    def install(self) -> None:
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call
+        counter = self
+
+        def counted(client, operation_name, api_params):
+            result = original(client, operation_name, api_params)
+            service = client.meta.service_model.service_name
+            if service == "sqs" and operation_name == "ReceiveMessage" and not result.get("Messages"):
+                return result  # idle long polls cost by time, not by message
+            with counter.lock:
+                counter.calls[(service, operation_name)] += 1
+                if service == "dynamodb":
+                    counter.write_units += _write_units(operation_name, api_params)
+            return result
+
+        BaseClient._make_api_call = counted
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.write_units = 0.0
+
+
+def _kb(item: Any) -> int:
+    return max(1, math.ceil(len(json.dumps(item, default=str).encode()) / 1024))
+
+
+def _write_units(operation: str, params: dict) -> float:
+    if operation in ("PutItem",):
+        return _kb(params.get("Item"))
+    if operation in ("UpdateItem", "DeleteItem"):
+        return 1
+    if operation == "BatchWriteItem":
+        return sum(_kb(r.get("PutRequest", {}).get("Item", {})) for reqs in params["RequestItems"].values()
+                   for r in reqs)
+    if operation == "TransactWriteItems":
+        return sum(2 * _kb(next(iter(op.values())).get("Item", {})) for op in params["TransactItems"])
+    return 0
+
+
+def _wait(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
+                         counter: AwsCallCounter) -> dict[str, Any]:
+    """Start the local stack in this process, create the tenants and instances, warm every
+    instance with one message, then count AWS calls for `messages` greeting messages."""
+    import socket
+
+    import httpx
+
+    from devstack.client import LocalClient, text_payload
+    from devstack.local import LocalPlatform
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    tenant_keys = {f"t{i:03d}": None for i in range(tenants)}
+    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name=f"bench{tenants}", tenants=tenant_keys)
+    with redirect_stdout(io.StringIO()):
+        platform.start()
+    try:
+        bots = []
+        for t, key in platform.tenant_keys.items():
+            client = LocalClient(platform.api_url, key, timeout=30)
+            for i in range(instances_per_tenant):
+                number = f"9{len(bots):011d}"
+                made = client.admin("POST", "/admin/whatsapp/instances", {
+                    "name": f"Bot {i}", "phone_number_id": number, "access_token": "bench-access-token",
+                    "app_secret": "bench-app-secret", "verify_token": "bench-verify-token"})
+                assert made.status_code == 201, made.text
+                bots.append((t, made.json()["id"], number))
+            client.close()
+        http = LocalClient(platform.api_url)
+
+        def send(n: int, bot: tuple[str, str, str], user: str) -> None:
+            t, instance_id, number = bot
+            payload = text_payload(number, user, "hi", message_id=f"wamid.bench{tenants}x{n}")
+            assert http.post_webhook(t, instance_id, "bench-app-secret", payload).status_code == 200
+
+        def replies() -> int:
+            return sum(1 for e in http.outbox() if e.get("body", {}).get("type") == "interactive")
+
+        with redirect_stdout(io.StringIO()):
+            for n, bot in enumerate(bots):  # warm every instance's caches once
+                send(n, bot, f"1555{n:07d}")
+            assert _wait(lambda: replies() >= len(bots)), "warm-up replies missing"
+            time.sleep(1.5)
+            counter.reset()
+            start = time.perf_counter()
+            for n in range(messages):
+                send(10_000 + n, bots[n % len(bots)], f"1555{n % len(bots):07d}")
+            assert _wait(lambda: replies() >= len(bots) + messages), "replies missing"
+            elapsed = time.perf_counter() - start
+            time.sleep(1.5)  # let the pollers delete what they handled
+        calls = dict(counter.calls)
+        http.close()
+    finally:
+        with redirect_stdout(io.StringIO()):
+            platform.stop()
+    per_message = {f"{s}:{op}": round(n / messages, 2) for (s, op), n in sorted(calls.items())}
+    by_service = Counter()
+    for (service, _), n in calls.items():
+        by_service[service] += n / messages
+    return {"tenants": tenants, "instances": len(bots), "messages": messages,
+            "aws_requests_per_message": round(sum(calls.values()) / messages, 2),
+            "by_service": {k: round(v, 2) for k, v in sorted(by_service.items())},
+            "by_operation": per_message, "dynamodb_write_units_per_message": round(counter.write_units / messages, 2),
+            "messages_per_second": round(messages / elapsed, 1)}
+
+
+def main() -> int:
+    print("measuring cold starts ...", file=sys.stderr)
+    cold = cold_starts()
+    print("measuring warm webhook ...", file=sys.stderr)
+    warm = warm_webhook()
+    counter = AwsCallCounter()
+    counter.install()
+    print("counting AWS requests (1 tenant) ...", file=sys.stderr)
+    small = requests_per_message(1, 1, 30, counter)
+    print("counting AWS requests (100 tenants x 3 instances) ...", file=sys.stderr)
+    large = requests_per_message(3, 100, 30, counter)
+    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"])
+    results = {
+        "cold_start": cold, "warm_webhook": warm,
+        "requests_1_tenant": small, "requests_100_tenants": large,
+        "cost_per_million_messages": cost, "prices": PRICES, "prices_date": PRICES_DATE,
+        "targets": {
+            "aws_requests_per_message<=10": small["aws_requests_per_message"] <= 10,
+            "dynamodb_wcu_per_message<=5": small["dynamodb_write_units_per_message"] <= 5,
+            "usd_per_million<=5": cost["total_usd"] <= 5,
+            "same_requests_at_100_tenants": small["aws_requests_per_message"] == large["aws_requests_per_message"],
+        },
+    }
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2))
+    print(render(results))
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = ["", "cold start (median of fresh interpreters; floor = import boto3 + the same clients)",
+             f"  {'function':<9} {'floor ms':>9} {'handler ms':>11} {'ratio':>6} {'target':>7}"]
+    for name, c in r["cold_start"].items():
+        lines.append(f"  {name:<9} {c['floor_ms']:>9} {c['handler_ms']:>11} {c['ratio']:>6} "
+                     f"{'<=' + str(c['target']):>7} {'ok' if c['met'] else 'MISSED'}")
+    w = r["warm_webhook"]
+    lines += ["", f"warm webhook POST: {w['webhook_us']} us vs minimal handler {w['floor_us']} us = {w['ratio']}x "
+                  f"(target <= 2x) {'ok' if w['met'] else 'MISSED'}"]
+    for key in ("requests_1_tenant", "requests_100_tenants"):
+        q = r[key]
+        lines += ["", f"AWS requests per answered text message, {q['tenants']} tenant(s) x {q['instances']} "
+                      f"instance(s): {q['aws_requests_per_message']}  (DynamoDB WCU {q['dynamodb_write_units_per_message']},"
+                      f" {q['messages_per_second']} msg/s through the local stack)"]
+        lines += [f"    {op:<40} {n}" for op, n in q["by_operation"].items()]
+    c = r["cost_per_million_messages"]
+    lines += ["", f"cost per million messages (prices of {r['prices_date']}, excluding LLM, TTS and Meta): "
+                  f"${c['total_usd']}"]
+    lines += [f"    {k:<30} ${v}" for k, v in c["items"].items()]
+    lines += ["", "targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in r["targets"].items())]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
