@@ -92,7 +92,7 @@ class _FakeAws:
     def get_parameter(self, **_: Any) -> dict:
         return {"Parameter": {"Value": self.secret}}
 
-    def send_message_batch(self, Entries: list, **_: Any) -> dict:  # noqa: N803 - boto3's name
+    def send_message_batch(self, Entries: list, **_: Any) -> dict:
         return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
 
     def send_message(self, **_: Any) -> dict:
@@ -102,6 +102,7 @@ class _FakeAws:
 def warm_webhook(calls: int = 1500, rounds: int = 5) -> dict[str, Any]:
     os.environ.update(BENCH_ENV)
     import webhook_handler
+    from webhook_ingress import WebhookIngress
 
     from devstack.apigw import http_api_event
     from tests import payloads
@@ -111,17 +112,14 @@ def warm_webhook(calls: int = 1500, rounds: int = 5) -> dict[str, Any]:
     from wabot.repositories.activity import ActivityLog
     from wabot.repositories.instances import InstanceRegistry, InstanceRepository
     from wabot.repositories.secrets import SecretStore
-    from wabot.repositories.stats import StatsRepository
-    from webhook_ingress import WebhookIngress
 
-    secret = "bench-app-secret-123456"
+    secret = "bench-app-secret-123456"  # noqa: S105 - the benchmark's own fake instance
     config = InstanceConfig(tenant_id="acme", instance_id="bot", name="Bot", phone_number_id="106540352242922")
     fake = _FakeAws({"pk": {"S": "TENANT#acme"}, "sk": {"S": "INSTANCE#bot"},
                      **to_item(config.model_dump(mode="json"))}, secret)
     webhook_handler.ingress.cache_clear()
     ingress = WebhookIngress(InstanceRegistry(InstanceRepository(fake, "t")), SecretStore("/bench", fake),
-                             EventPublisher(fake, "q"), ActivityLog(fake, "t"), StatsRepository(fake, "t"),
-                             3 * 1024 * 1024, webhook_handler.logger)
+                             EventPublisher(fake, "q"), ActivityLog(fake, "t"), 3 * 1024 * 1024, webhook_handler.logger)
     original_factory = webhook_handler.ingress
     webhook_handler.ingress = lambda: ingress  # the handler's factory, now answering from memory
     raw = payloads.body(payloads.text_notification("106540352242922"))
@@ -229,8 +227,6 @@ def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
     instance with one message, then count AWS calls for `messages` greeting messages."""
     import socket
 
-    import httpx
-
     from devstack.client import LocalClient, text_payload
     from devstack.local import LocalPlatform
 
@@ -332,8 +328,9 @@ def render(r: dict[str, Any]) -> str:
                   f"(target <= 2x) {'ok' if w['met'] else 'MISSED'}"]
     for key in ("requests_1_tenant", "requests_100_tenants"):
         q = r[key]
+        wcu = q["dynamodb_write_units_per_message"]
         lines += ["", f"AWS requests per answered text message, {q['tenants']} tenant(s) x {q['instances']} "
-                      f"instance(s): {q['aws_requests_per_message']}  (DynamoDB WCU {q['dynamodb_write_units_per_message']},"
+                      f"instance(s): {q['aws_requests_per_message']}  (DynamoDB WCU {wcu},"
                       f" {q['messages_per_second']} msg/s through the local stack)"]
         lines += [f"    {op:<40} {n}" for op, n in q["by_operation"].items()]
     c = r["cost_per_million_messages"]

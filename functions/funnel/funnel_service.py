@@ -72,15 +72,14 @@ class FunnelService:
     def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                 event: InboundEvent) -> UserProfile:
         now = self.clock()
-        if profile.plan is not None:
-            self.logger.warning("previous reply plan abandoned", extra={"sent": profile.plan.sent,
-                                                                        "planned": len(profile.plan.replies)})
         outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
+        inbound = {"inbound": 1, f"inbound_{event.type}": 1}
         plan = None
         if replies or outcome.to_llm:
-            plan = ReplyPlan(message_id=event.message_id, replies=replies,
+            # Counted when the plan is done, in the same write as what was sent.
+            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound,
                              llm_job=event.model_dump(mode="json") if outcome.to_llm else None)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "state": outcome.state, "plan": plan,
@@ -89,8 +88,9 @@ class FunnelService:
             "last_inbound_at": max(profile.last_inbound_at or 0, event.timestamp),
         }))
         self.conversations.record_steps(tenant, config.instance_id, event.user_key, event.message_id, outcome.steps)
-        self.stats.increment(tenant, config.instance_id, {"inbound": 1, f"inbound_{event.type}": 1},
-                             user_key=event.user_key, latest={"last_inbound_at": iso_now(lambda: now)})
+        if plan is None:
+            self.stats.increment(tenant, config.instance_id, inbound, user_key=event.user_key,
+                                 latest={"last_inbound_at": iso_now(lambda: now)})
         if outcome.gate:
             self.activity.record(tenant, config.instance_id, "message_handled",
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
@@ -123,18 +123,20 @@ class FunnelService:
         def record_progress(sent: int) -> None:
             current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"], sent)
 
-        delivered = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
-                                        mark_read=event.message_id if event.kind == "message" else None)
-        profile = current["profile"]
-        if not delivered:
-            profile = self.conversations.save_profile(tenant, instance_id, profile.model_copy(update={"plan": None}))
-        if plan.llm_job is not None and profile.plan is not None:
-            # Only the LLM hand-off is left: the FIFO dedup id keeps a retry from queueing it twice.
+        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
+                                       mark_read=event.message_id if event.kind == "message" else None)
+        if plan.llm_job is not None:
+            # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
             self.llm_queue.publish([InboundEvent.model_validate(plan.llm_job)])
-            self.conversations.save_profile(tenant, instance_id, profile.model_copy(update={"plan": None}))
-        sent = len(plan.replies) - plan.sent if delivered else 0
-        if sent:
-            self.activity.record(tenant, instance_id, "reply_sent", f"{sent} repl{'y' if sent == 1 else 'ies'} sent",
+        counters, latest = delivery.counters(self.clock)
+        if plan.counters:
+            latest["last_inbound_at"] = iso_now(self.clock)
+        self.stats.increment(tenant, instance_id, {**plan.counters, **counters},
+                             user_key=event.user_key if plan.counters else None, latest=latest)
+        if delivery.sent:
+            what = "manager reply" if event.kind == "outbound" else f"{delivery.sent} repl" + (
+                "y" if delivery.sent == 1 else "ies")
+            self.activity.record(tenant, instance_id, "reply_sent", f"{what} sent",
                                  {"message_id": event.message_id[-40:]})
 
     # ---- statuses ----------------------------------------------------------------------------

@@ -62,6 +62,7 @@ class LlmService:
     defaults: Defaults
     logger: Any
     clock: Callable[[], float] = time.monotonic
+    clock_wall: Callable[[], float] = time.time
 
     def handle(self, event: InboundEvent, deadline: float) -> None:
         tenant = TenantContext(event.tenant_id)
@@ -82,7 +83,10 @@ class LlmService:
             current["plan"] = current["plan"].model_copy(update={"sent": sent})
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 
-        if self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress):
+        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress)
+        counters, latest = delivery.counters(self.clock_wall)
+        self.stats.increment(tenant, config.instance_id, {**plan.counters, **counters}, latest=latest)
+        if delivery.completed:
             self.activity.record(tenant, config.instance_id, "reply_sent", "LLM reply sent",
                                  {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
 
@@ -96,12 +100,13 @@ class LlmService:
                                                                  config.llm_history_turns),
                               message=question, params=config.llm_params)
         answered = True
+        counters: dict[str, int] = {}  # added once the plan is done, with what was sent
         try:
             backend = self._backend(tenant, config)
             result = complete(self.http, backend, request, deadline - RESERVE_SECONDS, clock=self.clock)
             text = to_whatsapp(result.text)
-            self.stats.increment(tenant, config.instance_id, {
-                "llm_calls": 1, "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens})
+            counters = {"llm_calls": 1, "prompt_tokens": result.prompt_tokens,
+                        "completion_tokens": result.completion_tokens}
         except (LlmError, BackendNotConfigured, NotFoundError) as error:
             answered = False
             text = config.llm_fallback_message or FALLBACK.get(config.language, FALLBACK["en"])
@@ -109,7 +114,7 @@ class LlmService:
                                                                     "error": str(error)[:200]})
             self.activity.record(tenant, config.instance_id, "error",
                                  f"LLM ({config.llm_backend}) failed: {str(error)[:200]}", {})
-            self.stats.increment(tenant, config.instance_id, {"llm_errors": 1, "errors": 1})
+            counters = {"llm_errors": 1, "errors": 1}
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(TextMessage(body=piece), recipient) for piece in split_message(text)]
         if answered:
@@ -117,9 +122,11 @@ class LlmService:
                                               [("user", question), ("assistant", text)])
             if config.tts_enabled:
                 media_id = self._voice(tenant, config, text, deadline)
+                counter = "voice_replies" if media_id else "errors"
+                counters[counter] = counters.get(counter, 0) + 1
                 if media_id:
                     replies.append(to_graph_payload(AudioMessage(media_id=media_id, voice=True), recipient))
-        return ReplyPlan(message_id=event.message_id, replies=replies)
+        return ReplyPlan(message_id=event.message_id, replies=replies, counters=counters)
 
     def _backend(self, tenant: TenantContext, config: InstanceConfig) -> Backend:
         settings = self.llm_config.settings(tenant)
@@ -155,9 +162,7 @@ class LlmService:
         except (VoiceError, GraphError, DeliveryStopped) as error:
             self.logger.warning("voice reply failed, text only", extra={"engine": engine, "error": str(error)[:200]})
             self.activity.record(tenant, config.instance_id, "error", f"voice reply failed: {str(error)[:200]}", {})
-            self.stats.increment(tenant, config.instance_id, {"errors": 1})
             return None
-        self.stats.increment(tenant, config.instance_id, {"voice_replies": 1})
         return media_id
 
 

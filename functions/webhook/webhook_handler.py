@@ -26,7 +26,6 @@ from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
-from wabot.repositories.stats import StatsRepository
 from wabot.settings import WebhookSettings
 from wabot.tenancy import TenantContext, require_instance_id
 
@@ -46,7 +45,6 @@ def ingress() -> WebhookIngress:
         secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
         publisher=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
         activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
-        stats=StatsRepository(dynamodb, settings.app_table),
         max_body_bytes=settings.max_body_bytes,
         logger=logger,
     )

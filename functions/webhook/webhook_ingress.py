@@ -28,7 +28,6 @@ from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.secrets import SecretStore
-from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 
 SIGNATURE_PREFIX = "sha256="
@@ -211,7 +210,6 @@ class WebhookIngress:
         secrets: SecretStore,
         publisher: EventPublisher,
         activity: ActivityLog,
-        stats: StatsRepository,
         max_body_bytes: int,
         logger: Any,
     ) -> None:
@@ -219,7 +217,6 @@ class WebhookIngress:
         self._secrets = secrets
         self._publisher = publisher
         self._activity = activity
-        self._stats = stats
         self._max_body_bytes = max_body_bytes
         self._logger = logger
 
@@ -291,12 +288,9 @@ class WebhookIngress:
         raise SignatureRejected(reason)
 
     def _record(self, tenant: TenantContext, instance_id: str, kind: str, summary: str, detail: dict) -> None:
-        """Best effort: the activity log and counters must never turn an accepted webhook into a retry.
-
-        Counted per POST (Meta's retries included): messages are counted by the funnel once deduplicated.
-        """
+        """Best effort: the activity log must never turn an accepted webhook into a retry.
+        (Messages are counted by the funnel, once deduplicated.)"""
         try:
             self._activity.record(tenant, instance_id, kind, summary, detail)  # type: ignore[arg-type]
-            self._stats.increment(tenant, instance_id, {kind.replace("webhook_", "webhooks_"): 1})
         except Exception:
             self._logger.exception("activity record failed", extra={"activity_kind": kind})

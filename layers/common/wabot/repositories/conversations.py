@@ -35,6 +35,7 @@ class ReplyPlan(BaseModel):
     replies: list[dict[str, Any]] = Field(description="Graph API message bodies, in order")
     llm_job: dict[str, Any] | None = None
     sent: int = 0
+    counters: dict[str, int] = Field(default_factory=dict, description="stats to add once the plan is done")
 
 
 class UserProfile(BaseModel):
@@ -94,10 +95,9 @@ class ConversationStore:
         return saved
 
     def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int) -> UserProfile:
-        """Record progress through the plan; the last reply clears it (unless an LLM hand-off is left)."""
+        """Record progress through the plan (between replies; the event's idempotency record marks it done)."""
         assert profile.plan is not None
-        done = sent >= len(profile.plan.replies) and profile.plan.llm_job is None
-        plan = None if done else profile.plan.model_copy(update={"sent": sent})
+        plan = profile.plan.model_copy(update={"sent": sent})
         return self.save_profile(tenant, instance_id, profile.model_copy(update={"plan": plan}))
 
     def record_steps(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str,

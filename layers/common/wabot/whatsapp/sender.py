@@ -26,6 +26,19 @@ def iso_now(clock: Callable[[], float] = time.time) -> str:
     return datetime.fromtimestamp(clock(), UTC).isoformat()
 
 
+@dataclass(frozen=True)
+class Delivery:
+    sent: int
+    completed: bool  # False: a permanent failure ended it (recorded as an error)
+
+    def counters(self, clock: Callable[[], float] = time.time) -> tuple[dict[str, int], dict[str, str]]:
+        """(counters, latest facts) for one stats write."""
+        counters = {"outbound": self.sent} if self.sent else {}
+        if not self.completed:
+            counters["errors"] = 1
+        return counters, ({"last_outbound_at": iso_now(clock)} if self.sent else {})
+
+
 class DeliveryStopped(Exception):
     """A permanent failure: recorded; the rest of the replies are dropped."""
 
@@ -40,9 +53,10 @@ class ReplySender:
     clock: Callable[[], float] = time.time
 
     def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
-                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None) -> bool:
-        """Send `replies[start:]`, calling `on_sent(n)` after each (n = replies sent so far).
-        Returns False when a permanent failure ended the delivery (already recorded)."""
+                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None) -> Delivery:
+        """Send `replies[start:]` in order. `on_sent(n)` records progress between replies (after the
+        last one the caller's idempotency record marks the whole event done, saving a write).
+        The caller counts what was sent: a permanent failure is already recorded here."""
         sent_now = 0
         try:
             token = self.secrets.get(tenant, config, "access_token")
@@ -53,17 +67,18 @@ class ReplySender:
             for index in range(start, len(replies)):
                 token = self._send(tenant, config, token, replies[index], deadline)
                 sent_now += 1
-                on_sent(index + 1)
-            return True
+                if index + 1 < len(replies):
+                    on_sent(index + 1)
+            return Delivery(sent_now, completed=True)
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
             self.activity.record(tenant, config.instance_id, "error", f"reply not delivered: {stop}"[:500], {})
-            self.stats.increment(tenant, config.instance_id, {"errors": 1})
-            return False
-        finally:
-            if sent_now:
+            return Delivery(sent_now, completed=False)
+        except GraphError:
+            if sent_now:  # count what went out before the transient failure; the retry sends the rest
                 self.stats.increment(tenant, config.instance_id, {"outbound": sent_now},
                                      latest={"last_outbound_at": iso_now(self.clock)})
+            raise
 
     def upload_media(self, tenant: TenantContext, config: InstanceConfig, data: bytes, mime_type: str,
                      filename: str, deadline: float) -> str:
