@@ -102,19 +102,14 @@ class ConversationStore:
 
     def record_steps(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str,
                      steps: list[str]) -> None:
+        """The funnel steps one message took, as one event item (one write per message)."""
         if not steps:
             return
         now = self._clock()
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")  # sorts in order
-        requests = [{"PutRequest": {"Item": to_item({
-            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"EVENT#{stamp}#{message_id[-24:]}#{i:02d}",
-            "step": step, "message_id": message_id, "at": int(now), "expires_at": self._expires()})}}
-            for i, step in enumerate(steps[:25])]
-        pending = {self._table: requests}
-        for _ in range(5):
-            pending = self._dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-            if not pending:
-                return
+        self._dynamodb.put_item(TableName=self._table, Item=to_item({
+            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"EVENT#{stamp}#{message_id[-24:]}",
+            "steps": steps[:50], "message_id": message_id, "at": int(now), "expires_at": self._expires()}))
 
     def import_events(self, tenant: TenantContext, instance_id: str, user_key: str,
                       events: list[tuple[str, str, int]], write: bool = True) -> int:
@@ -133,8 +128,12 @@ class ConversationStore:
         return len(new)
 
     def steps(self, tenant: TenantContext, instance_id: str, user_key: str) -> list[str]:
+        """Every funnel step of the user, oldest first (an event item holds one message's steps)."""
         items = query_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key), "EVENT#")
-        return [from_item(item)["step"] for item in items]
+        steps: list[str] = []
+        for item in map(from_item, items):
+            steps += item.get("steps") or [item["step"]]
+        return steps
 
     def update_outbound_status(self, tenant: TenantContext, instance_id: str, user_key: str, wamid: str,
                                status: str, at: int) -> bool:
