@@ -57,7 +57,8 @@ class FunnelService:
         if profile.plan is None or profile.plan.message_id != event.message_id:
             decide = self._outbound if event.kind == "outbound" else self._decide
             profile = decide(tenant, config, profile, event)
-        if profile.plan is not None:
+        plan = profile.plan
+        if plan is not None and (plan.sent < len(plan.replies) or plan.llm_job is not None):
             self._deliver(tenant, config, profile, event, deadline)
 
     # ---- deciding ----------------------------------------------------------------------------
@@ -128,16 +129,25 @@ class FunnelService:
         if plan.llm_job is not None:
             # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
             self.llm_queue.publish([InboundEvent.model_validate(plan.llm_job)])
-        counters, latest = delivery.counters(self.clock)
-        if plan.counters:
-            latest["last_inbound_at"] = iso_now(self.clock)
-        self.stats.increment(tenant, instance_id, {**plan.counters, **counters},
-                             user_key=event.user_key if plan.counters else None, latest=latest)
-        if delivery.sent:
-            what = "manager reply" if event.kind == "outbound" else f"{delivery.sent} repl" + (
-                "y" if delivery.sent == 1 else "ies")
-            self.activity.record(tenant, instance_id, "reply_sent", f"{what} sent",
-                                 {"message_id": event.message_id[-40:]})
+        self._bookkeeping(tenant, instance_id, event, plan, delivery)
+
+    def _bookkeeping(self, tenant: TenantContext, instance_id: str, event: InboundEvent, plan: ReplyPlan,
+                     delivery: Any) -> None:
+        """Counters and activity after sending: best effort, so that their failure can never
+        make a retry of an event whose replies are already out."""
+        try:
+            counters, latest = delivery.counters(self.clock)
+            if plan.counters:
+                latest["last_inbound_at"] = iso_now(self.clock)
+            self.stats.increment(tenant, instance_id, {**plan.counters, **counters},
+                                 user_key=event.user_key if plan.counters else None, latest=latest)
+            if delivery.sent:
+                what = "manager reply" if event.kind == "outbound" else f"{delivery.sent} repl" + (
+                    "y" if delivery.sent == 1 else "ies")
+                self.activity.record(tenant, instance_id, "reply_sent", f"{what} sent",
+                                     {"message_id": event.message_id[-40:]})
+        except Exception:
+            self.logger.exception("bookkeeping after sending failed; the replies are out")
 
     # ---- statuses ----------------------------------------------------------------------------
 

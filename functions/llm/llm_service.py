@@ -84,11 +84,14 @@ class LlmService:
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 
         delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress)
-        counters, latest = delivery.counters(self.clock_wall)
-        self.stats.increment(tenant, config.instance_id, {**plan.counters, **counters}, latest=latest)
-        if delivery.completed:
-            self.activity.record(tenant, config.instance_id, "reply_sent", "LLM reply sent",
-                                 {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
+        try:  # best effort: a failure here must not make a retry resend what is out
+            counters, latest = delivery.counters(self.clock_wall)
+            self.stats.increment(tenant, config.instance_id, {**plan.counters, **counters}, latest=latest)
+            if delivery.completed:
+                self.activity.record(tenant, config.instance_id, "reply_sent", "LLM reply sent",
+                                     {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
+        except Exception:
+            self.logger.exception("bookkeeping after sending failed; the replies are out")
 
     # ---- the answer --------------------------------------------------------------------------
 

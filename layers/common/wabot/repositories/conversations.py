@@ -95,7 +95,7 @@ class ConversationStore:
         return saved
 
     def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int) -> UserProfile:
-        """Record progress through the plan (between replies; the event's idempotency record marks it done)."""
+        """Record progress through the plan; a plan with every reply sent stays as the record of it."""
         assert profile.plan is not None
         plan = profile.plan.model_copy(update={"sent": sent})
         return self.save_profile(tenant, instance_id, profile.model_copy(update={"plan": plan}))

@@ -54,8 +54,8 @@ class ReplySender:
 
     def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
                 deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None) -> Delivery:
-        """Send `replies[start:]` in order. `on_sent(n)` records progress between replies (after the
-        last one the caller's idempotency record marks the whole event done, saving a write).
+        """Send `replies[start:]` in order, `on_sent(n)` recording progress after each one (the last
+        included: a failure after it, even of the idempotency record, must not resend anything).
         The caller counts what was sent: a permanent failure is already recorded here."""
         sent_now = 0
         try:
@@ -67,8 +67,7 @@ class ReplySender:
             for index in range(start, len(replies)):
                 token = self._send(tenant, config, token, replies[index], deadline)
                 sent_now += 1
-                if index + 1 < len(replies):
-                    on_sent(index + 1)
+                on_sent(index + 1)
             return Delivery(sent_now, completed=True)
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
