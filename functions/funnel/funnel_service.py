@@ -26,7 +26,7 @@ from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import ReplySender, iso_now
+from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
 
 
 @dataclass
@@ -148,6 +148,10 @@ class FunnelService:
                                      {"message_id": event.message_id[-40:]})
         except Exception:
             self.logger.exception("bookkeeping after sending failed; the replies are out")
+
+    def give_up(self, event: InboundEvent, error: Exception) -> None:
+        """The last attempt failed: the queue moves the event to its dead-letter queue now."""
+        record_dead_letter(self.activity, self.stats, event, error)
 
     # ---- statuses ----------------------------------------------------------------------------
 

@@ -46,7 +46,8 @@ class Worker:
             logger=logger,
         )
         self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,
-                                     dynamodb=dynamodb, key_prefix="llm-event", logger=logger)
+                                     dynamodb=dynamodb, key_prefix="llm-event", logger=logger,
+                                     max_receives=settings.max_receive_count, on_give_up=self.service.give_up)
 
 
 @cache

@@ -29,7 +29,7 @@ from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphError
 from wabot.whatsapp.messages import AudioMessage, Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import DeliveryStopped, ReplySender
+from wabot.whatsapp.sender import DeliveryStopped, ReplySender, record_dead_letter
 
 FALLBACK = {"en": "Sorry, I cannot answer right now. Please try again later or use the menu.",
             "ru": "Извините, сейчас не получается ответить. Попробуйте позже или воспользуйтесь меню."}
@@ -92,6 +92,9 @@ class LlmService:
                                      {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
         except Exception:
             self.logger.exception("bookkeeping after sending failed; the replies are out")
+
+    def give_up(self, event: InboundEvent, error: Exception) -> None:
+        record_dead_letter(self.activity, self.stats, event, error)
 
     # ---- the answer --------------------------------------------------------------------------
 

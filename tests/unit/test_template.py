@@ -68,6 +68,13 @@ def test_sqs_trigger_rules_hold():
     assert sqs_trigger_problems(TEMPLATE) == []
 
 
+def test_consumers_know_their_queues_redrive_count():
+    for logical_id, _, queue_id in sqs_event_sources(TEMPLATE):
+        env = FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]
+        redrive = QUEUES[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        assert int(env["MAX_RECEIVE_COUNT"]) == redrive, logical_id
+
+
 def test_sqs_trigger_check_catches_violations():
     bad = {
         "Globals": {"Function": {"Timeout": 60}},

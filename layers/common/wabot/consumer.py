@@ -29,9 +29,14 @@ IDEMPOTENCY_SECONDS = 8 * 24 * 3600
 
 class FifoConsumer:
     def __init__(self, handle: Callable[[InboundEvent, float], None], *, idempotency_table: str, dynamodb: Any,
-                 key_prefix: str, logger: Any, safety_margin: float = 3.0) -> None:
+                 key_prefix: str, logger: Any, max_receives: int,
+                 on_give_up: Callable[[InboundEvent, Exception], None] | None = None,
+                 safety_margin: float = 3.0) -> None:
         self._handle = handle
         self._logger = logger
+        # The queue's maxReceiveCount: the attempt after which SQS moves the message to the DLQ.
+        self._max_receives = max_receives
+        self._on_give_up = on_give_up
         # Time left over after the last call, for recording progress before Lambda stops us.
         self.safety_margin = safety_margin
         self.deadline = time.monotonic() + 30
@@ -49,7 +54,17 @@ class FifoConsumer:
         event = InboundEvent.model_validate_json(record.body)
         self._logger.append_keys(tenant_id=event.tenant_id, instance_id=event.instance_id,
                                  request_id=event.request_id, event_kind=event.kind, event_type=event.type)
-        self._process(dedup_id=event.dedup_id, event=event)
+        try:
+            self._process(dedup_id=event.dedup_id, event=event)
+        except Exception as error:
+            attempts = int(record.attributes.approximate_receive_count or 1)
+            self._logger.warning("event failed", extra={"attempt": attempts, "error_type": type(error).__name__})
+            if attempts >= self._max_receives and self._on_give_up is not None:
+                try:  # nothing goes to the dead-letter queue silently
+                    self._on_give_up(event, error)
+                except Exception:
+                    self._logger.exception("could not record the dead-lettered event")
+            raise
 
     def __call__(self, event: dict, context: Any) -> dict:
         self._idempotency.register_lambda_context(context)

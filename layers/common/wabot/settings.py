@@ -60,6 +60,7 @@ class GraphApiSettings(_EnvSettings):
 
 class FunnelSettings(StorageSettings, GraphApiSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount")
     llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
 
 
@@ -69,6 +70,7 @@ class AdminSettings(StorageSettings):
 
 class LlmSettings(StorageSettings, GraphApiSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount")
     # Platform-wide defaults, used when neither the instance nor the tenant names a server.
     default_vllm_base_url: str = Field(default="", alias="DEFAULT_VLLM_BASE_URL")
     default_vllm_model: str = Field(default="default", alias="DEFAULT_VLLM_MODEL")

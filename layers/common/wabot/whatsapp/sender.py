@@ -112,3 +112,12 @@ class ReplySender:
             self.graph.mark_read(config.phone_number_id, token, message_id)
         except GraphError as error:  # a read receipt is a courtesy: never a reason to fail
             self.logger.info("mark-as-read failed", extra={"code": error.code})
+
+
+def record_dead_letter(activity: ActivityLog, stats: StatsRepository, event: Any, error: Exception) -> None:
+    """An event that failed every attempt, in the instance's activity log and error count."""
+    tenant = TenantContext(event.tenant_id)
+    activity.record(tenant, event.instance_id, "error",
+                    f"{event.kind} {event.type} moved to the dead-letter queue after its last attempt: "
+                    f"{type(error).__name__}", {"message_id": event.message_id[-40:]})
+    stats.increment(tenant, event.instance_id, {"errors": 1, "dead_lettered": 1})
