@@ -94,12 +94,14 @@ class FunnelDriver:
     def __init__(self, module: Any, graph: GraphFake) -> None:
         self.module = module
         self.graph = graph
+        self.timeout = 30.0  # the Lambda's timeout, as its context reports it
 
     def deliver(self, *records: dict[str, Any]) -> list[str]:
         """Invoke the worker with one SQS batch; returns the ids that will be retried (those
         it reported as failed, or all of them when the invocation itself failed, as in Lambda)."""
         try:
-            result = self.module.handler({"Records": list(records)}, LambdaContext("FunnelFunction", 512, 30))
+            result = self.module.handler({"Records": list(records)},
+                                         LambdaContext("FunnelFunction", 512, self.timeout))
         except BatchProcessingError:
             return [record["messageId"] for record in records]
         return [item["itemIdentifier"] for item in result.get("batchItemFailures", [])]

@@ -39,6 +39,9 @@ class Delivery:
         return counters, ({"last_outbound_at": iso_now(clock)} if self.sent else {})
 
 
+PROGRESS_RESERVE_SECONDS = 1.0
+
+
 class DeliveryStopped(Exception):
     """A permanent failure: recorded; the rest of the replies are dropped."""
 
@@ -65,9 +68,10 @@ class ReplySender:
             if mark_read and start == 0 and replies:
                 self._mark_read(config, token, mark_read)
             for index in range(start, len(replies)):
-                token = self._send(tenant, config, token, replies[index], deadline)
+                # Sends stop retrying early enough to leave time to record that they happened.
+                token = self._send(tenant, config, token, replies[index], deadline - PROGRESS_RESERVE_SECONDS)
                 sent_now += 1
-                on_sent(index + 1)
+                self._record_progress(on_sent, index + 1, deadline)
             return Delivery(sent_now, completed=True)
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
@@ -78,6 +82,21 @@ class ReplySender:
                 self.stats.increment(tenant, config.instance_id, {"outbound": sent_now},
                                      latest={"last_outbound_at": iso_now(self.clock)})
             raise
+
+    def _record_progress(self, on_sent: Callable[[int], None], sent: int, deadline: float) -> None:
+        """A message is out: losing this write would resend it on a retry, so try hard."""
+        delay = 0.05
+        for attempt in range(1, 10):
+            try:
+                on_sent(sent)
+                return
+            except Exception:
+                if attempt >= 3 and time.monotonic() + delay >= deadline:
+                    self.logger.error("progress not recorded after a send: a retry may resend it",
+                                      extra={"sent": sent})
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def upload_media(self, tenant: TenantContext, config: InstanceConfig, data: bytes, mime_type: str,
                      filename: str, deadline: float) -> str:
