@@ -93,6 +93,17 @@ def _synthetic_id(raw: Any) -> str:
     return f"synthetic.{digest[:40]}"
 
 
+def _items(value: dict[str, Any], key: str) -> list[Any]:
+    items = value.get(key)
+    return items if isinstance(items, list) else []
+
+
+def _readable(raw: dict[str, Any], *names: str) -> dict[str, str]:
+    """The named fields that are plain strings or numbers (never booleans), as strings."""
+    return {name: str(raw[name]) for name in names
+            if isinstance(raw.get(name), str | int | float) and not isinstance(raw.get(name), bool)}
+
+
 def _find_contact(contacts: list[Contact], user_id: str | None, phone: str | None) -> Contact | None:
     for contact in contacts:
         if (user_id and contact.user_id == user_id) or (phone and contact.wa_id == phone):
@@ -125,10 +136,7 @@ class _ChangeNormalizer:
             message = Message.model_validate(raw)
         except ValidationError:
             # A common field of an unexpected shape: keep what is readable, queue the raw JSON.
-            message = Message.model_validate(
-                {k: v for k, v in raw.items() if k in ("id", "type", "from", "from_user_id", "timestamp")
-                 and isinstance(v, str | int)}
-            )
+            message = Message.model_validate(_readable(raw, "id", "type", "from", "from_user_id", "timestamp"))
         contact = _find_contact(value.contacts, message.from_user_id, message.from_)
         user_id = message.from_user_id or (contact.user_id if contact else None)
         phone = message.from_ or (contact.wa_id if contact else None)
@@ -152,10 +160,7 @@ class _ChangeNormalizer:
         try:
             status = Status.model_validate(raw)
         except ValidationError:
-            status = Status.model_validate(
-                {k: v for k, v in raw.items() if k in ("id", "status", "recipient_id", "recipient_user_id")
-                 and isinstance(v, str | int)}
-            )
+            status = Status.model_validate(_readable(raw, "id", "status", "recipient_id", "recipient_user_id"))
         is_group = status.recipient_type == "group"
         user_id = status.recipient_user_id
         phone = None if is_group else status.recipient_id
@@ -190,12 +195,12 @@ def normalize(payload: WebhookPayload, config: InstanceConfig, request_id: str, 
                 continue
             result.value_error_codes.extend(error.code for error in value.errors if error.code is not None)
             normalizer = _ChangeNormalizer(config, entry.id, request_id, now)
-            for raw in change.value.get("messages") or []:
+            for raw in _items(change.value, "messages"):
                 if isinstance(raw, dict):
                     result.events.append(normalizer.message(raw, value))
                 else:
                     result.unreadable_items += 1
-            for raw in change.value.get("statuses") or []:
+            for raw in _items(change.value, "statuses"):
                 if isinstance(raw, dict):
                     result.events.append(normalizer.status(raw, value))
                 else:

@@ -93,3 +93,18 @@ def test_dedup_ids_differ_between_message_and_each_status():
         payloads.status("wamid.1", "sent"), payloads.status("wamid.1", "read")]))).events
     assert len({message.dedup_id, sent.dedup_id, read.dedup_id}) == 3
     assert message.conversation_id == sent.conversation_id  # same user, same conversation
+
+
+def test_booleans_in_id_fields_do_not_break_the_fallback():
+    raw = {"id": True, "from": False, "type": True, "text": {"body": "x"}}
+    [event] = run(payloads.notification(payloads.change("111", messages=[raw]))).events
+    assert event.message_id.startswith("synthetic.")
+    assert event.type == "unknown" and event.raw == raw
+    [status] = run(payloads.notification(payloads.change("111", statuses=[{"id": 1.5, "status": True}]))).events
+    assert status.message_id == "1.5" and status.type == "unknown"
+
+
+def test_non_list_messages_and_statuses_are_ignored():
+    payload = payloads.notification({"field": "messages", "value": {
+        "metadata": {"phone_number_id": "111"}, "messages": True, "statuses": "x"}})
+    assert run(payload).events == []
