@@ -177,3 +177,16 @@ def llm(stack: Stack, function_env):
     llm_handler.worker.cache_clear()
     os.environ.pop("DEFAULT_VLLM_BASE_URL", None)
     os.environ.pop("DEFAULT_TTS_BASE_URL", None)
+
+
+def whole_table(stack: Stack) -> list[dict]:
+    """Test-only: every item of the app table, to prove something is nowhere (orphaned data after a
+    delete, a secret in DynamoDB). Request paths never Scan; this is the one place tests do."""
+    dynamodb = aws.client("dynamodb")
+    items, arguments = [], {"TableName": stack.refs["AppTable"]}
+    while True:
+        page = dynamodb.scan(**arguments)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]

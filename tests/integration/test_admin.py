@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from tests import payloads
 from tests.integration.admin_client import AdminClient
-from tests.integration.conftest import drain
+from tests.integration.conftest import drain, whole_table
 from wabot import aws, cli, keys
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
@@ -73,8 +73,7 @@ def secret_values(stack, tenant_id: str, instance_id: str) -> dict[str, str | No
 
 
 def all_items(stack) -> list[dict]:
-    """Test-only full read of the table (request paths never Scan)."""
-    return aws.client("dynamodb").scan(TableName=stack.refs["AppTable"])["Items"]
+    return whole_table(stack)
 
 
 # ---- authentication ------------------------------------------------------------------------

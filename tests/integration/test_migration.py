@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from migration.migrator import Migrator, Stores
+from tests.integration.conftest import whole_table
 from tests.integration.funnel_harness import body_text, message_event
 from tests.integration.legacy_fixtures import build_legacy
 from wabot import aws
@@ -40,8 +41,7 @@ def migrate(stores, legacy, tenant=ACME, write=True, source=None):
 
 
 def everything(stack) -> list:
-    dynamodb = aws.client("dynamodb")
-    items = dynamodb.scan(TableName=stack.refs["AppTable"])["Items"]  # test-only full read
+    items = whole_table(stack)
     parameters = aws.client("ssm").get_parameters_by_path(Path="/wabot-test", Recursive=True,
                                                           WithDecryption=True)["Parameters"]
     return sorted(str(i) for i in items) + sorted(f"{p['Name']}={p['Value']}" for p in parameters)
