@@ -1,9 +1,11 @@
 """Handling one queued event: statuses, gates, the funnel decision, and reliable sending.
 
-Exactly once, in three layers: the queue dedups Meta's quick retries; Powertools idempotency
-(keyed on tenant, instance and WhatsApp id, kept 8 days) skips events already handled; and
-the reply plan stored in the user's profile before the first send makes a retry after a crash
-send only the replies that were not sent yet.
+Exactly once, in four layers: the queue dedups Meta's quick retries; Powertools idempotency
+(keyed on tenant, instance and WhatsApp id, kept 8 days) skips events already handled; the
+reply plan stored in the user's profile before the first send makes a retry after a crash
+send only the replies that were not sent yet; and the profile remembers the last messages it
+answered, for a retry that arrives after later messages (a DLQ redrive, or an idempotency
+record whose completion failed).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class FunnelService:
         config = self.registry.get(tenant, event.instance_id, min_version=event.config_version)
         profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
         profile = profile or UserProfile(user_key=event.user_key)
+        if profile.already_answered(event.message_id):
+            self.logger.info("event already handled; nothing to do")
+            return
         if profile.plan is None or profile.plan.message_id != event.message_id:
             decide = self._outbound if event.kind == "outbound" else self._decide
             profile = decide(tenant, config, profile, event)
@@ -84,6 +89,8 @@ class FunnelService:
                              llm_job=event.model_dump(mode="json") if outcome.to_llm else None)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "state": outcome.state, "plan": plan,
+            # Nothing to send: answered now (a plan is remembered once its last reply is out).
+            "handled": profile.handled if plan else profile.remember(event.message_id),
             "phone": event.phone or profile.phone, "user_id": event.user_id or profile.user_id,
             "profile_name": event.profile_name or profile.profile_name,
             "last_inbound_at": max(profile.last_inbound_at or 0, event.timestamp),

@@ -179,11 +179,11 @@ def llm(stack: Stack, function_env):
     os.environ.pop("DEFAULT_TTS_BASE_URL", None)
 
 
-def whole_table(stack: Stack) -> list[dict]:
-    """Test-only: every item of the app table, to prove something is nowhere (orphaned data after a
+def whole_table(stack: Stack, table: str = "AppTable") -> list[dict]:
+    """Test-only: every item of a table, to prove something is nowhere (orphaned data after a
     delete, a secret in DynamoDB). Request paths never Scan; this is the one place tests do."""
     dynamodb = aws.client("dynamodb")
-    items, arguments = [], {"TableName": stack.refs["AppTable"]}
+    items, arguments = [], {"TableName": stack.refs[table]}
     while True:
         page = dynamodb.scan(**arguments)
         items += page["Items"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import payloads
-from tests.integration.conftest import drain
+from tests.integration.conftest import drain, whole_table
 from tests.integration.funnel_harness import (
     body_text,
     graph_error,
@@ -301,6 +301,53 @@ def test_failure_keeps_later_messages_of_the_same_conversation(funnel, acme):
     bad["body"] = "{broken"
     assert funnel.deliver(bad, sqs_record(second, "second")) == ["first", "second"]
     assert funnel.graph.sent() == []
+
+
+def _forget_idempotency(stack) -> None:
+    """As when a completion write failed, or after a DLQ redrive past the idempotency window."""
+    dynamodb = aws.client("dynamodb")
+    for item in whole_table(stack, "IdempotencyTable"):
+        dynamodb.delete_item(TableName=stack.refs["IdempotencyTable"], Key={"id": item["id"]})
+
+
+def test_answered_message_arriving_again_after_later_ones_is_not_answered_again(funnel, stack, acme):
+    first, second = (message_event(acme, reply=("list_reply", f"faq:{key}")) for key in ("what_is", "price"))
+    assert funnel.send(first) == [] and funnel.send(second) == []
+    assert len(funnel.graph.sent()) == 2
+    _forget_idempotency(stack)
+    assert funnel.send(first) == []  # out of order: its plan is no longer the current one
+    assert funnel.send(second) == []  # in order: its plan says everything was sent
+    assert len(funnel.graph.sent()) == 2
+    assert len(profile(stack, acme).handled) == 2
+
+
+def test_message_overtaken_before_its_replies_went_out_is_still_answered(funnel, stack, acme):
+    say(funnel, acme, "hi")
+    first, second = (message_event(acme, reply=("list_reply", f"faq:{key}")) for key in ("what_is", "price"))
+    funnel.graph.failures = [graph_error(131000, 500)] * 20
+    consumer = funnel.module.worker().consumer
+    consumer.safety_margin = 29.9  # no time for in-function retries: the failure reaches the queue
+    try:
+        assert funnel.deliver(sqs_record(first, "sqs-1")) == ["sqs-1"]
+    finally:
+        consumer.safety_margin = 3.0
+    funnel.graph.failures = []
+    assert funnel.send(second) == []  # a redrive can deliver out of order
+    assert funnel.deliver(sqs_record(first, "sqs-1", receive_count=2)) == []
+    texts = [body_text(m) for m in funnel.graph.sent()][1:]
+    assert len(texts) == 2 and texts[0].startswith("*Price?*") and texts[1].startswith("*What is it?*")
+
+
+def test_messages_failed_behind_an_earlier_one_are_logged_when_dead_lettered(funnel, stack, acme):
+    first, second = message_event(acme, text="hi"), message_event(acme, text="menu")
+    bad = sqs_record(first, "first", receive_count=5)
+    bad["body"] = "{broken"  # unreadable: it names no tenant, so only the logs have it
+    assert funnel.deliver(bad, sqs_record(second, "second", receive_count=5)) == ["first", "second"]
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    [entry] = [e for e in logs if "dead-letter" in e.summary]
+    assert entry.detail["message_id"] == second.message_id[-40:] and "ConversationBlocked" in entry.summary
+    stats = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(acme.tenant, acme.instance_id, 1)
+    assert stats[0]["counters"]["dead_lettered"] == 1
 
 
 # ---- statuses --------------------------------------------------------------------------------

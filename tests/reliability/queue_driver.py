@@ -2,7 +2,11 @@
 delete what succeeded, and let failures become visible again after `retry_after` seconds
 (in AWS: the queue's visibility timeout, 6x the function's timeout, so an idempotency
 in-progress lock has always expired by then), until the queue is empty. moto moves a message
-to the dead-letter queue once it was received `maxReceiveCount` times, as SQS does."""
+to the dead-letter queue once it was received `maxReceiveCount` times, as SQS does.
+
+One way moto is harsher than SQS: when several failed messages of a group become visible again
+together, moto can hand out the group's *last* one first. The workers must survive that order
+anyway (a DLQ redrive does the same), so the driver leaves it in."""
 
 from __future__ import annotations
 

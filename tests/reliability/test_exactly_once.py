@@ -64,13 +64,8 @@ def test_300_messages_each_delivered_three_times(funnel, acme):
         assert user_order == wanted, phone
 
 
-DYNAMODB_THROTTLE_BUG = pytest.mark.xfail(
-    strict=False, reason="open bug found by this suite: with DynamoDB writes throttled past botocore's own "
-    "retries, about 1 in 40 replies is sent twice; Graph API faults alone give none (see the README)")
-
-
 @pytest.fixture(params=[pytest.param(0.0, id="graph-faults"),
-                        pytest.param(0.05, id="graph-and-dynamodb-faults", marks=DYNAMODB_THROTTLE_BUG)])
+                        pytest.param(0.05, id="graph-and-dynamodb-faults")])
 def faults(request, funnel):
     """The Graph API fails 30% of sends (5xx, 429, throttling codes); DynamoDB throttles some calls."""
     throttle_rate = request.param

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -25,6 +26,11 @@ from wabot.models.events import InboundEvent
 
 # Meta retries a webhook for up to 7 days: remember handled events a day longer.
 IDEMPOTENCY_SECONDS = 8 * 24 * 3600
+GIVE_UP_ATTEMPTS = 3
+
+
+class ConversationBlocked(Exception):
+    """Not tried: an earlier message of the same conversation failed (FIFO order holds)."""
 
 
 class FifoConsumer:
@@ -45,13 +51,19 @@ class FifoConsumer:
             self._process_event, data_keyword_argument="dedup_id", config=self._idempotency, key_prefix=key_prefix,
             persistence_store=DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb))
         self._processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+        self._given_up: set[str] = set()
 
     def _process_event(self, dedup_id: str, event: InboundEvent) -> dict[str, str]:
         self._handle(event, self.deadline)
         return {"handled": dedup_id}
 
     def _record(self, record: SQSRecord) -> None:
-        event = InboundEvent.model_validate_json(record.body)
+        try:
+            event = InboundEvent.model_validate_json(record.body)
+        except ValueError:
+            self._logger.error("unreadable queue message: it goes to the dead-letter queue",
+                               extra={"message_id": record.message_id})
+            raise
         self._logger.append_keys(tenant_id=event.tenant_id, instance_id=event.instance_id,
                                  request_id=event.request_id, event_kind=event.kind, event_type=event.type)
         try:
@@ -59,15 +71,50 @@ class FifoConsumer:
         except Exception as error:
             attempts = int(record.attributes.approximate_receive_count or 1)
             self._logger.warning("event failed", extra={"attempt": attempts, "error_type": type(error).__name__})
-            if attempts >= self._max_receives and self._on_give_up is not None:
-                try:  # nothing goes to the dead-letter queue silently
-                    self._on_give_up(event, error)
-                except Exception:
-                    self._logger.exception("could not record the dead-lettered event")
+            if attempts >= self._max_receives:
+                self._give_up(record.message_id, event, error)
             raise
+
+    def _give_up(self, message_id: str, event: InboundEvent, error: Exception) -> None:
+        """Nothing goes to the dead-letter queue silently: record it, trying a few times."""
+        self._given_up.add(message_id)
+        if self._on_give_up is None:
+            return
+        for attempt in range(1, GIVE_UP_ATTEMPTS + 1):
+            try:
+                self._on_give_up(event, error)
+                return
+            except Exception:
+                if attempt == GIVE_UP_ATTEMPTS:
+                    self._logger.exception("could not record the dead-lettered event")
+                else:
+                    time.sleep(0.05 * attempt)
+
+    def _give_up_blocked(self, records: list[dict], failed: set[str] | None) -> None:
+        """Records failed unprocessed behind an earlier failure of their conversation reach the
+        dead-letter queue too on their last receive: they are recorded like the others."""
+        for raw in records:
+            record = SQSRecord(raw)
+            if record.message_id in self._given_up or (failed is not None and record.message_id not in failed):
+                continue
+            if int(record.attributes.approximate_receive_count or 1) < self._max_receives:
+                continue
+            try:
+                event = InboundEvent.model_validate_json(record.body)
+            except ValueError:
+                continue  # unreadable: already logged by `_record`, and it names no tenant to record it for
+            self._give_up(record.message_id, event, ConversationBlocked("an earlier message of it failed"))
 
     def __call__(self, event: dict, context: Any) -> dict:
         self._idempotency.register_lambda_context(context)
         self.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - self.safety_margin
-        return process_partial_response(event=event, record_handler=self._record, processor=self._processor,
-                                        context=context)
+        self._given_up: set[str] = set()
+        records = event.get("Records") or []
+        try:
+            response = process_partial_response(event=event, record_handler=self._record,
+                                                processor=self._processor, context=context)
+        except BatchProcessingError:
+            self._give_up_blocked(records, failed=None)
+            raise
+        self._give_up_blocked(records, {item["itemIdentifier"] for item in response.get("batchItemFailures", [])})
+        return response

@@ -10,6 +10,7 @@ Everything expires 30 days after the user was last active.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,8 @@ USER_SK_PREFIX = "USER#"
 PROFILE_SK = "PROFILE"
 STATE_TTL_SECONDS = 30 * 24 * 3600
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+# How many recently answered messages a profile remembers (as short digests, to keep the item small).
+HANDLED_MEMORY = 24
 
 
 class ReplyPlan(BaseModel):
@@ -46,7 +49,24 @@ class UserProfile(BaseModel):
     state: ConversationState = Field(default_factory=ConversationState)
     last_inbound_at: int | None = None
     plan: ReplyPlan | None = None
+    handled: list[str] = Field(default_factory=list, description="digests of the last messages answered, newest last")
     version: int = 0
+
+    @staticmethod
+    def _digest(message_id: str) -> str:
+        return hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()
+
+    def already_answered(self, message_id: str) -> bool:
+        """True for a message whose replies all went out and whose plan is no longer the current
+        one: an out-of-order retry (a DLQ redrive, or one whose idempotency record failed to
+        complete) must not decide, and so send, it again. A message whose plan was replaced
+        before it was sent is not remembered, so it is decided again."""
+        current = self.plan.message_id if self.plan else None
+        return message_id != current and self._digest(message_id) in self.handled
+
+    def remember(self, message_id: str) -> list[str]:
+        """`handled` with this message added (bounded)."""
+        return [*self.handled, self._digest(message_id)][-HANDLED_MEMORY:]
 
 
 class ConcurrentUpdate(Exception):
@@ -98,7 +118,10 @@ class ConversationStore:
         """Record progress through the plan; a plan with every reply sent stays as the record of it."""
         assert profile.plan is not None
         plan = profile.plan.model_copy(update={"sent": sent})
-        return self.save_profile(tenant, instance_id, profile.model_copy(update={"plan": plan}))
+        update: dict[str, Any] = {"plan": plan}
+        if sent >= len(plan.replies):
+            update["handled"] = profile.remember(plan.message_id)
+        return self.save_profile(tenant, instance_id, profile.model_copy(update=update))
 
     def record_steps(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str,
                      steps: list[str]) -> None:
