@@ -20,10 +20,17 @@ _CONFIG = Config(
 
 
 @cache
+def _session() -> boto3.session.Session:
+    # One session for every client: each new session loads botocore's data files again.
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)
+    return _session().client(service, config=_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget every client (tests that start a new AWS mock call this)."""
     client.cache_clear()
+    _session.cache_clear()
