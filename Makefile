@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
+# Only what a Lambda has (the layers' pins plus the dev lock's boto3): cold starts are measured there.
+RUNTIME_VENV := .venv-runtime
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
 SAM_VERSION := 1.170.0
 # `sam build` needs the Lambda runtime's interpreter (python3.12) on PATH.
 PY312_DIR := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys,os;print(os.path.dirname(sys.executable))' 2>/dev/null || ls -d /root/.pyenv/versions/3.12*/bin 2>/dev/null | tail -n1)
@@ -35,8 +38,14 @@ run: venv
 	PYTHONPATH=layers/common:. $(BIN)/python -m devstack run
 
 # Cold starts, warm overhead, AWS requests and cost per message; writes bench/results.json.
-bench: venv
-	$(BIN)/python bench/run.py
+bench: venv $(RUNTIME_STAMP)
+	BENCH_RUNTIME_PYTHON=$(RUNTIME_VENV)/bin/python $(BIN)/python bench/run.py
+
+$(RUNTIME_STAMP): layers/common/requirements.txt layers/voice/requirements.txt requirements-dev.txt
+	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet -r layers/common/requirements.txt \
+		-r layers/voice/requirements.txt $$(grep -E '^(boto3|botocore|s3transfer|jmespath)==' requirements-dev.txt)
+	touch $@
 
 # A scripted conversation against a running `make run`.
 demo: venv
@@ -55,4 +64,4 @@ lock:
 	/tmp/wabot-lock/bin/pip freeze --exclude-editable > requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .pytest_cache .ruff_cache

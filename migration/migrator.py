@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from migration.legacy import LegacyUser, Skipped, TenantFolder, read_folder, read_funnel_db, read_instances
 from wabot.funnel.default_funnel import DEFAULT_FUNNEL, default_funnel
 from wabot.funnel.definition import FunnelDefinition
-from wabot.funnel.engine import ConversationState
 from wabot.identity import normalize_user_ref
+from wabot.models.conversation import ConversationState
 from wabot.models.instance import InstanceConfig
 from wabot.repositories.conversations import ConversationStore, UserProfile
 from wabot.repositories.funnels import FunnelRepository

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from wabot.funnel.default_funnel import DEFAULT_FUNNEL, default_funnel
 from wabot.funnel.definition import FunnelDefinition
-from wabot.funnel.engine import ConversationState, FunnelEngine
+from wabot.funnel.engine import FunnelEngine
+from wabot.models.conversation import ConversationState
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.whatsapp.messages import ButtonsMessage, ListMessage

@@ -14,31 +14,15 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from wabot.funnel.definition import FunnelDefinition, QuizQuestion
 from wabot.identity import normalize_user_ref
+from wabot.models.conversation import ConversationState
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.whatsapp.messages import ButtonsMessage, ListMessage, ListRow, ListSection, ReplyButton, TextMessage
 
 GPU_CUSTOM_STATE = "diy_gpu_custom"
 LIST_ROWS_MAX = 10
-
-
-class ConversationState(BaseModel):
-    """What the funnel remembers of one user (stored in the user's profile)."""
-
-    funnel_state: str | None = None
-    segment: str | None = None
-    quiz_answers: dict[str, list[str]] = Field(default_factory=dict)
-    discovery: dict[str, str] = Field(default_factory=dict)
-    opted_out: bool = False
-    last_node: str | None = None
-    previous_node: str | None = None
-    llm_window_start: float | None = None
-    llm_count: int = 0
-    llm_notice_sent: bool = False
 
 
 @dataclass

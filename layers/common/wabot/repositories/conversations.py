@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from wabot import keys
 from wabot.dynamo import delete_partition, from_item, key, query_partition, to_item
-from wabot.funnel.engine import ConversationState
+from wabot.models.conversation import ConversationState
 from wabot.tenancy import TenantContext
 
 USER_SK_PREFIX = "USER#"
