@@ -37,17 +37,21 @@ def run() -> int:
         platform.stop()
         return 1
     api = platform.api_url
-    key = platform.tenant_keys["demo"]
+    from wabot.repositories.secrets import mask
+
+    state = platform.state_file.relative_to(platform.state_file.parent.parent)
+    # Keys stay out of the console and its logs: they are in the state file (mode 600).
     print(f"""
 WhatsApp bot platform, local stack
   API:           {api}
   AWS (moto):    http://127.0.0.1:{platform.aws_port}
   outbox:        {api}/_local/outbox   (what the bot sent to the fake Graph API)
   health:        {api}/_local/health
-  tenant keys:   {", ".join(f"{t}={k}" for t, k in platform.tenant_keys.items())}
+  tenant keys:   {", ".join(f"{t}={mask(k)}" for t, k in platform.tenant_keys.items())} (in full: {state})
 
 Try it:
-  curl -s -X POST {api}/admin/whatsapp/instances -H 'Authorization: Bearer {key}' \\
+  KEY=$(python3 -c 'import json; print(json.load(open("{state}"))["tenant_keys"]["demo"])')
+  curl -s -X POST {api}/admin/whatsapp/instances -H "Authorization: Bearer $KEY" \\
     -H 'content-type: application/json' -d '{{"name": "Support Bot", "phone_number_id": "106540352242922",
     "access_token": "local-access-token", "app_secret": "local-app-secret", "verify_token": "local-verify-token"}}'
   .venv/bin/python -m devstack send --tenant demo --instance support-bot --secret local-app-secret --text hi

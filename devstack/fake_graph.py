@@ -38,6 +38,12 @@ def _ok(payload: dict[str, Any]) -> GraphResponse:
     return GraphResponse(200, json.dumps(payload).encode())
 
 
+def _fingerprint(authorization: str) -> str:
+    """Which access token sent a message, without keeping the token (tests check tenants apart)."""
+    token = authorization.split(" ", 1)[-1].encode()
+    return hashlib.sha256(token).hexdigest()[:16]
+
+
 @dataclass
 class FakeGraphApi:
     base_url: str  # e.g. http://127.0.0.1:3000/_local/graph
@@ -64,30 +70,32 @@ class FakeGraphApi:
                 len(headers["authorization"]) <= len("bearer "):
             return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
         if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/messages", path)):
-            return self._messages(path, match.group(2), body)
+            return self._messages(path, match.group(2), body, _fingerprint(headers["authorization"]))
         if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/media", path)):
             return self._upload(path, match.group(2), headers.get("content-type", ""), body)
         if method == "GET" and (match := re.fullmatch(r"/(v\d+\.\d+)/([\w.-]+)", path)):
             return self._media_info(match.group(2))
         return _error(400, 100, f"Unsupported {method} request to {path}", "GraphMethodException")
 
-    def _messages(self, path: str, phone_number_id: str, body: bytes) -> GraphResponse:
+    def _messages(self, path: str, phone_number_id: str, body: bytes, token_sha256: str) -> GraphResponse:
         try:
             payload = json.loads(body)
         except ValueError:
             return _error(400, 100, "(#100) Invalid JSON body", "OAuthException")
         if isinstance(payload, dict) and payload.get("status") == "read":
-            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id, "body": payload})
+            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
+                          "token_sha256": token_sha256, "body": payload})
             if not payload.get("message_id"):
                 return _error(400, 100, "(#100) The parameter message_id is required.")
             return _ok({"success": True})
         try:
             from_graph_payload(payload)
         except ValueError as exc:
-            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id, "body": payload,
-                          "error": str(exc)})
+            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
+                          "token_sha256": token_sha256, "body": payload, "error": str(exc)})
             return _error(400, 100, f"(#100) Invalid parameter: {exc}")
-        self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id, "body": payload})
+        self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
+                      "token_sha256": token_sha256, "body": payload})
         to = payload.get("to") or payload.get("recipient")
         return _ok({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": str(to).lstrip("+")}],
                     "messages": [{"id": f"wamid.LOCAL{uuid.uuid4().hex.upper()}"}]})

@@ -150,6 +150,8 @@ class LocalPlatform:
         """Where the running stack is, for `make demo` and operator commands (local only)."""
         assert self.stack is not None
         STATE_DIR.mkdir(exist_ok=True)
+        self.state_file.touch(mode=0o600)
+        self.state_file.chmod(0o600)  # it holds the tenants' admin keys
         self.state_file.write_text(json.dumps({
             "api_url": self.api_url, "aws_endpoint": f"http://127.0.0.1:{self.aws_port}",
             "app_table": self.stack.refs["AppTable"], "tenant_keys": self.tenant_keys}, indent=2))
