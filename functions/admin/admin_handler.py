@@ -42,6 +42,7 @@ from admin_service import AdminService, InvalidInput
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
@@ -363,6 +364,16 @@ def _invalid(exc: InvalidInput) -> Response:
                     body={"statusCode": 422, "detail": detail})
 
 
+@app.exception_handler(RequestValidationError)
+def _request_invalid(exc: RequestValidationError) -> Response:
+    """Powertools' own 422s leave out `msg`, which its OpenAPI document requires: add it (never
+    the input, which may hold a secret)."""
+    detail = [{"loc": list(error.get("loc", ())), "type": error.get("type", "value_error"),
+               "msg": str(error.get("msg") or error.get("type") or "invalid")} for error in exc.errors()]
+    return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
+                    body={"statusCode": 422, "detail": detail})
+
+
 def _is_undecodable(event: dict) -> bool:
     """Powertools decodes bodies as UTF-8 and would fail with a 500 on anything else."""
     if not event.get("isBase64Encoded") or not event.get("body"):
@@ -378,7 +389,8 @@ def _is_undecodable(event: dict) -> bool:
 def handler(event: dict, context: object) -> dict:
     if _is_undecodable(event):
         return {"statusCode": 422, "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": json.dumps({"statusCode": 422, "detail": [{"loc": ["body"], "type": "json_invalid"}]})}
+                "body": json.dumps({"statusCode": 422, "detail": [
+                    {"loc": ["body"], "type": "json_invalid", "msg": "the body is not UTF-8 text"}]})}
     response = app.resolve(event, context)
     logger.info("admin request", extra={"path": event.get("rawPath"), "method": event.get("requestContext", {})
                                         .get("http", {}).get("method"), "status": response.get("statusCode")})

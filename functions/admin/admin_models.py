@@ -225,7 +225,7 @@ class UserStateReset(BaseModel):
 
 
 class SettingsUpdate(BaseModel):
-    """Tenant-wide LLM and voice settings; only the given fields change."""
+    """Tenant-wide LLM and voice settings; only the given fields change, `null` resets one to its default."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -378,8 +378,13 @@ class AdminService:
 
     def update_settings(self, caller: TenantContext, data: SettingsUpdate) -> SettingsOut:
         _require_admin(caller)
-        given = data.model_dump(include=data.model_fields_set - {"gemini_api_key"})
-        merged = TenantSettings.model_validate({**self.llm_config.settings(caller).model_dump(), **given})
+        values = self.llm_config.settings(caller).model_dump()
+        for name, value in data.model_dump(include=data.model_fields_set - {"gemini_api_key"}).items():
+            if value is None:
+                values.pop(name)  # null: back to the default
+            else:
+                values[name] = value
+        merged = TenantSettings.model_validate(values)
         if data.gemini_api_key:
             self.secrets.put_tenant_secret(caller, data.gemini_api_key, "settings", "gemini_api_key")
         self.llm_config.save_settings(caller, merged)

@@ -68,3 +68,8 @@ def test_tenant_settings(clients):
     assert guest.put("/admin/settings", {"vllm_model": "x"}).status == 403
     assert admin.put("/admin/settings", {"tts_base_urls": {"espeak": "http://x"}}).status == 422
     assert other.get("/admin/settings").json()["vllm_model"] is None
+    # null resets a field to its default (found by fuzzing: it was a 500 for non-nullable ones)
+    reset = admin.put("/admin/settings", {"gemini_model": None, "gemini_base_url": None, "vllm_model": None})
+    assert reset.status == 200, reset.body
+    assert reset.json()["gemini_model"] == "gemini-2.0-flash" and reset.json()["vllm_model"] is None
+    assert reset.json()["vllm_base_url"] == "http://vllm.internal:8000/"
