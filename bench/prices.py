@@ -27,7 +27,9 @@ def cost_per_million(by_operation: dict[str, float], write_units: float) -> dict
 
     items = {
         "API Gateway (1 request)": PRICES["apigateway_http_per_million_requests"],
-        "Lambda requests": len(LAMBDA_PER_MESSAGE) * PRICES["lambda_per_million_requests"],
+        # One webhook invocation per POST; the funnel is invoked once per non-empty SQS batch
+        # (the counter skips empty polls), as measured.
+        "Lambda requests": (1 + count("sqs", ("ReceiveMessage",))) * PRICES["lambda_per_million_requests"],
         "Lambda GB-seconds": sum(gb * s for _, gb, s in LAMBDA_PER_MESSAGE)
         * PRICES["lambda_arm64_per_gb_second"] * 1e6,
         "SQS FIFO": count("sqs") * PRICES["sqs_fifo_per_million_requests"],

@@ -95,6 +95,30 @@ def cold_starts() -> dict[str, Any]:
     return results
 
 
+def memory() -> dict[str, Any]:
+    """Peak resident memory of each function after import and initialization (a fresh
+    interpreter with the Lambda's packages), against the memory the template gives it."""
+    import yaml  # the template's short-form tags are read as plain values
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - safe loader subclass
+    default = template["Globals"]["Function"]["MemorySize"]
+    logical = {"webhook": "WebhookFunction", "funnel": "FunnelFunction", "llm": "LlmFunction", "admin": "AdminFunction"}
+    results = {}
+    for name, (module, init, _, _) in FUNCTIONS.items():
+        script = f"import resource\nimport {module}\n{module}.{init}\n" \
+                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **BENCH_ENV}
+        result = subprocess.run([RUNTIME_PYTHON, "-c", script], env=env, capture_output=True, text=True, check=True)
+        configured = template["Resources"][logical[name]]["Properties"].get("MemorySize", default)
+        results[name] = {"peak_rss_mb": round(float(result.stdout.strip().splitlines()[-1]), 1),
+                         "memory_size_mb": configured}
+    return results
+
+
 # ---- warm webhook overhead ------------------------------------------------------------------------
 
 
@@ -188,7 +212,9 @@ def warm_webhook(calls: int = 1500, rounds: int = 5) -> dict[str, Any]:
 
 class AwsCallCounter:
     """Counts every AWS API call made in this process (the local stack runs its functions here),
-    and estimates DynamoDB write units from request sizes (1 WCU per KB written, 2 in transactions)."""
+    and DynamoDB write units from item sizes (1 WCU per KB, 2 in transactions). An update is
+    charged for the larger of the item before and after it, so it is sized by reading the
+    item back after the call (that read is not counted)."""
 
     def __init__(self) -> None:
         self.calls: Counter = Counter()
@@ -206,10 +232,16 @@ class AwsCallCounter:
             service = client.meta.service_model.service_name
             if service == "sqs" and operation_name == "ReceiveMessage" and not result.get("Messages"):
                 return result  # idle long polls cost by time, not by message
+            units = 0.0
+            if service == "dynamodb":
+                units = _write_units(operation_name, api_params)
+                if operation_name == "UpdateItem":
+                    after = original(client, "GetItem", {"TableName": api_params["TableName"],
+                                                         "Key": api_params["Key"]}).get("Item", {})
+                    units = _kb(after)
             with counter.lock:
                 counter.calls[(service, operation_name)] += 1
-                if service == "dynamodb":
-                    counter.write_units += _write_units(operation_name, api_params)
+                counter.write_units += units
             return result
 
         BaseClient._make_api_call = counted
@@ -220,15 +252,37 @@ class AwsCallCounter:
             self.write_units = 0.0
 
 
-def _kb(item: Any) -> int:
-    return max(1, math.ceil(len(json.dumps(item, default=str).encode()) / 1024))
+def _kb(item: dict[str, Any]) -> int:
+    return max(1, math.ceil(sum(len(name.encode()) + _value_bytes(value) for name, value in item.items()) / 1024))
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    """An attribute value's size as DynamoDB bills it (see "Item sizes" in its developer guide)."""
+    kind, data = next(iter(value.items()))
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        return len(data.lstrip("-").replace(".", "")) // 2 + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(_value_bytes(v) + 1 for v in data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in data.items())
+    if kind == "SS":
+        return sum(len(v.encode()) for v in data)
+    if kind == "NS":
+        return sum(len(v) // 2 + 1 for v in data)
+    return sum(len(v) for v in data)  # BS
 
 
 def _write_units(operation: str, params: dict) -> float:
     if operation in ("PutItem",):
         return _kb(params.get("Item"))
     if operation in ("UpdateItem", "DeleteItem"):
-        return 1
+        return 1  # an update is sized after the call, from the item itself
     if operation == "BatchWriteItem":
         return sum(_kb(r.get("PutRequest", {}).get("Item", {})) for reqs in params["RequestItems"].values()
                    for r in reqs)
@@ -322,6 +376,8 @@ def _per_message_work(result: dict[str, Any]) -> dict[str, float]:
 def main() -> int:
     print("measuring cold starts ...", file=sys.stderr)
     cold = cold_starts()
+    print("measuring memory ...", file=sys.stderr)
+    mem = memory()
     print("measuring warm webhook ...", file=sys.stderr)
     warm = warm_webhook()
     counter = AwsCallCounter()
@@ -332,7 +388,7 @@ def main() -> int:
     large = requests_per_message(3, 100, 30, counter)
     cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"])
     results = {
-        "cold_start": cold, "warm_webhook": warm,
+        "cold_start": cold, "memory": mem, "warm_webhook": warm,
         "requests_1_tenant": small, "requests_100_tenants": large,
         "cost_per_million_messages": cost, "prices": PRICES, "prices_date": PRICES_DATE,
         "targets": {
@@ -357,6 +413,8 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"  {name:<9} {c['floor_ms']:>9} {c['handler_ms']:>11} {c['ratio']:>6} "
                      f"{'<=' + str(c['target']):>7} {'ok' if c['met'] else 'MISSED':<6} {c['libraries_ms']:>12} "
                      f"{c['libraries_ratio']:>6} {c['own_code_ms']:>12}")
+    lines += ["", "memory after initialization (peak RSS) vs the template's MemorySize: " + ", ".join(
+        f"{name} {m['peak_rss_mb']} of {m['memory_size_mb']} MB" for name, m in r["memory"].items())]
     w = r["warm_webhook"]
     lines += ["", f"warm webhook POST: {w['webhook_us']} us vs minimal handler {w['floor_us']} us = {w['ratio']}x "
                   f"(target <= 2x) {'ok' if w['met'] else 'MISSED'}"]

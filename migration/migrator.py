@@ -34,6 +34,8 @@ from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 
+# What the platform itself keeps in a profile: a re-run of the migration leaves it as it is.
+RUNTIME_FIELDS = {"version", "plan", "steps", "handled"}
 CONFIG_KEYS = {  # config.txt keys that fill what a row leaves empty
     "LLM_BACKEND": "llm_backend", "TTS_ENGINE": "tts_engine", "TTS_VOICE": "tts_voice", "TTS_PRESET": "tts_preset",
     "RATE_LIMIT_COUNT": "rate_limit_count", "RATE_LIMIT_HOURS": "rate_limit_hours", "LANGUAGE": "language",
@@ -245,12 +247,12 @@ class Migrator:
             if self.write:
                 self.stores.conversations.save_profile(self.tenant, config.instance_id, wanted)
             self.report.count("users", "created")
-        elif existing.model_dump(exclude={"version", "plan"}) == wanted.model_dump(exclude={"version", "plan"}):
+        elif existing.model_dump(exclude=RUNTIME_FIELDS) == wanted.model_dump(exclude=RUNTIME_FIELDS):
             self.report.count("users", "unchanged")
         else:
             if self.write:
                 self.stores.conversations.save_profile(self.tenant, config.instance_id, wanted.model_copy(
-                    update={"version": existing.version, "plan": existing.plan}))
+                    update={name: getattr(existing, name) for name in RUNTIME_FIELDS}))
             self.report.count("users", "updated")
         self.report.count("discovery", "unchanged" if existing and existing.state.discovery == discovery
                           else "created", len(discovery))

@@ -44,6 +44,7 @@ class Worker:
                 secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
                 stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
+            activity_per_message=settings.activity_per_message,
             logger=logger,
         )
         self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,

@@ -31,6 +31,10 @@ from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
 from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
 
 
+def _utc_day(timestamp: int | None) -> int:
+    return -1 if timestamp is None else timestamp // 86400
+
+
 @dataclass
 class FunnelService:
     registry: InstanceRegistry
@@ -42,6 +46,7 @@ class FunnelService:
     llm_queue: EventPublisher
     logger: Any
     clock: Callable[[], float] = time.time
+    activity_per_message: bool = False  # else only manager replies, gates and errors are logged
 
     def __post_init__(self) -> None:
         self._engines: dict[tuple[str, str, int], FunnelEngine] = {}
@@ -82,23 +87,25 @@ class FunnelService:
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
         inbound = {"inbound": 1, f"inbound_{event.type}": 1}
+        if _utc_day(profile.last_inbound_at) < _utc_day(event.timestamp):
+            # The user's first message of the day: unique users counted from the profile,
+            # with no per-user data (or extra write) in the stats item.
+            inbound["unique_users"] = 1
         plan = None
         if replies or outcome.to_llm:
             # Counted when the plan is done, in the same write as what was sent.
             plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound,
                              llm_job=event.model_dump(mode="json") if outcome.to_llm else None)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
-            "state": outcome.state, "plan": plan,
+            "state": outcome.state, "plan": plan, "steps": profile.with_steps(outcome.steps),
             # Nothing to send: answered now (a plan is remembered once its last reply is out).
             "handled": profile.handled if plan else profile.remember(event.message_id),
             "phone": event.phone or profile.phone, "user_id": event.user_id or profile.user_id,
             "profile_name": event.profile_name or profile.profile_name,
             "last_inbound_at": max(profile.last_inbound_at or 0, event.timestamp),
         }))
-        self.conversations.record_steps(tenant, config.instance_id, event.user_key, event.message_id, outcome.steps)
         if plan is None:
-            self.stats.increment(tenant, config.instance_id, inbound, user_key=event.user_key,
-                                 latest={"last_inbound_at": iso_now(lambda: now)})
+            self.stats.increment(tenant, config.instance_id, inbound, latest={"last_inbound_at": iso_now(lambda: now)})
         if outcome.gate:
             self.activity.record(tenant, config.instance_id, "message_handled",
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
@@ -146,11 +153,10 @@ class FunnelService:
             counters, latest = delivery.counters(self.clock)
             if plan.counters:
                 latest["last_inbound_at"] = iso_now(self.clock)
-            self.stats.increment(tenant, instance_id, {**plan.counters, **counters},
-                                 user_key=event.user_key if plan.counters else None, latest=latest)
-            if delivery.sent:
-                what = "manager reply" if event.kind == "outbound" else f"{delivery.sent} repl" + (
-                    "y" if delivery.sent == 1 else "ies")
+            self.stats.increment(tenant, instance_id, {**plan.counters, **counters}, latest=latest)
+            if delivery.sent and (event.kind == "outbound" or self.activity_per_message):
+                what = "manager reply" if event.kind == "outbound" else f"{event.type} message answered, " \
+                    f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies")
                 self.activity.record(tenant, instance_id, "reply_sent", f"{what} sent",
                                      {"message_id": event.message_id[-40:]})
         except Exception:

@@ -273,19 +273,20 @@ class WebhookIngress:
                 extra={"foreign_phone_number_ids": notification.foreign_phone_number_ids},
             )
         self._publisher.publish(notification.events)
-        self._record(
-            tenant, instance_id, "webhook_accepted",
-            f"{notification.message_count} message(s), {notification.status_count} status(es) queued",
-            {
-                "request_id": request_id,
-                "messages": notification.message_count,
-                "statuses": notification.status_count,
-                "ignored_changes": notification.ignored_changes,
-                "foreign_phone_number_ids": notification.foreign_phone_number_ids,
-                "value_error_codes": notification.value_error_codes,
-                "unreadable_items": notification.unreadable_items,
-            },
-        )
+        notable = {
+            "ignored_changes": notification.ignored_changes,
+            "foreign_phone_number_ids": notification.foreign_phone_number_ids,
+            "value_error_codes": notification.value_error_codes,
+            "unreadable_items": notification.unreadable_items,
+        }
+        if any(notable.values()):  # ordinary traffic is counted in stats, not written to the log
+            self._record(
+                tenant, instance_id, "webhook_accepted",
+                f"{notification.message_count} message(s), {notification.status_count} status(es) queued, "
+                "some parts ignored",
+                {"request_id": request_id, "messages": notification.message_count,
+                 "statuses": notification.status_count, **notable},
+            )
         return notification
 
     def _reject(self, tenant: TenantContext, instance_id: str, reason: str, request_id: str) -> None:

@@ -100,9 +100,10 @@ def test_reset_one_users_state(setup):
     funnel.exchange(message_event(instance, reply=("button_reply", "sales:quiz")))
     store = ConversationStore(aws.client("dynamodb"), stack.refs["AppTable"])
     assert store.get_profile(instance.tenant, "bot", payloads.BSUID) is not None
+    assert store.steps(instance.tenant, "bot", payloads.BSUID)
     assert other.delete(f"{BASE}/bot/users/{payloads.PHONE}/state").status == 404
     response = admin.delete(f"{BASE}/bot/users/+{payloads.PHONE}/state")  # by phone, as people write it
-    assert response.status == 200 and response.json()["deleted_items"] >= 2
+    assert response.status == 200 and response.json()["deleted_items"] >= 1
     assert store.get_profile(instance.tenant, "bot", payloads.BSUID) is None
     assert store.steps(instance.tenant, "bot", payloads.BSUID) == []
     assert admin.delete(f"{BASE}/bot/users/{payloads.BSUID}/state").status == 404

@@ -14,7 +14,8 @@ from tests.integration.funnel_harness import (
     sqs_record,
     status_event,
 )
-from wabot import aws
+from wabot import aws, keys
+from wabot.dynamo import key as item_key
 from wabot.models.instance import InstanceConfig
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
@@ -348,6 +349,46 @@ def test_messages_failed_behind_an_earlier_one_are_logged_when_dead_lettered(fun
     assert entry.detail["message_id"] == second.message_id[-40:] and "ConversationBlocked" in entry.summary
     stats = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(acme.tenant, acme.instance_id, 1)
     assert stats[0]["counters"]["dead_lettered"] == 1
+
+
+def test_profile_item_stays_within_one_write_unit(funnel, stack, acme):
+    """Written twice per answered message: compressed, a profile with a plan of interactive
+    replies and its recent steps fits DynamoDB's 1 KB write unit."""
+    for key in ("what_is", "price", "support", "offline", "security", "install"):
+        funnel.exchange(message_event(acme, reply=("list_reply", f"faq:{key}")))
+    item = aws.client("dynamodb").get_item(TableName=stack.refs["AppTable"], Key=item_key(
+        keys.user_pk(acme.tenant, acme.instance_id, payloads.BSUID), "PROFILE"))["Item"]
+    size = sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
+    assert size < 1024, size
+    stored = profile(stack, acme)
+    assert stored.plan.sent == len(stored.plan.replies) == 1 and len(stored.steps) >= 6
+
+
+@pytest.mark.parametrize("per_message", [False, True])
+def test_activity_log_has_answered_messages_only_when_asked(funnel, stack, acme, per_message):
+    funnel.module.worker().service.activity_per_message = per_message
+    try:
+        say(funnel, acme, "hi")
+        tap(funnel, acme, "sales:quiz")
+    finally:
+        funnel.module.worker().service.activity_per_message = False
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    answered = [e.summary for e in logs if e.kind == "reply_sent"]
+    assert answered == (["interactive message answered, 2 replies sent", "text message answered, 1 reply sent"]
+                        if per_message else [])
+
+
+def test_unique_users_counted_once_per_day_from_the_profile(funnel, stack, acme):
+    day = 1_795_000_000 // 86400 * 86400  # midnight UTC
+    for user, at in (("A.1", day + 10), ("A.1", day + 20), ("B.2", day + 30), ("A.1", day + 86400 + 5)):
+        funnel.exchange(message_event(acme, text="hi", user_id=user, timestamp=at))
+    stats = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(acme.tenant, acme.instance_id, 1)
+    assert stats[0]["counters"]["inbound"] == 4
+    assert stats[0]["counters"]["unique_users"] == 3  # A and B on day one, A again on day two
+    item = aws.client("dynamodb").get_item(TableName=stack.refs["AppTable"], Key=item_key(
+        keys.stats_pk(acme.tenant, acme.instance_id), f"{keys.DAY_SK_PREFIX}{stats[0]['date']}"))["Item"]
+    assert set(item) <= {"pk", "sk", "expires_at", "inbound", "inbound_text", "outbound", "unique_users",
+                         "last_inbound_at", "last_outbound_at"}  # nothing that grows with the users
 
 
 # ---- statuses --------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def test_same_user_in_two_tenants_under_interleaved_traffic(running):
     # Forgetting the user in one tenant leaves the other tenant's data of the same person intact.
     for client in (acme, globex):
         reset = client.admin("DELETE", f"/admin/whatsapp/instances/shop/users/{USER}/state")
-        assert reset.status_code == 200 and reset.json()["deleted_items"] >= 2, reset.text
+        assert reset.status_code == 200 and reset.json()["deleted_items"] >= 1, reset.text
 
 
 def test_no_secret_in_any_response_or_log_line(running):

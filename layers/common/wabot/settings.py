@@ -62,6 +62,8 @@ class FunnelSettings(StorageSettings, GraphApiSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount")
     llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
+    activity_per_message: bool = Field(default=False, alias="ACTIVITY_PER_MESSAGE",
+                                       description="an activity entry for every answered message")
 
 
 class AdminSettings(StorageSettings):

@@ -3,15 +3,23 @@
 Layout (all under the tenant and instance):
 - `...#USERS` / `USER#{user_key}`: the index of the instance's users, so that their data can
   be found and deleted without a Scan;
-- `...#USER#{user_key}`: `PROFILE` (identity, funnel state, the reply plan being sent),
-  `EVENT#{time}#{n}` (one per funnel step), `OUT#{wamid}` (state of a message we sent).
+- `...#USER#{user_key}`: `PROFILE` (identity, funnel state, recent funnel steps, the reply
+  plan being sent), `EVENT#{time}#{n}` (funnel history imported from the legacy platform),
+  `OUT#{wamid}` (state of a message we sent), `HIST#...` (LLM history), `LLMREPLY#...`.
 Everything expires 30 days after the user was last active.
+
+The profile is written twice per answered message (the plan before sending, the progress
+after), so it is stored as one zlib-compressed JSON attribute beside its `version` and
+`expires_at`: a plan of interactive messages compresses about 3x, which keeps a typical
+profile under DynamoDB's 1 KB write unit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +35,9 @@ PROFILE_SK = "PROFILE"
 STATE_TTL_SECONDS = 30 * 24 * 3600
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
 # How many recently answered messages a profile remembers (as short digests, to keep the item small).
-HANDLED_MEMORY = 24
+HANDLED_MEMORY = 16
+# How many of the user's latest funnel steps the profile keeps.
+STEPS_MEMORY = 50
 
 
 class ReplyPlan(BaseModel):
@@ -49,12 +59,17 @@ class UserProfile(BaseModel):
     state: ConversationState = Field(default_factory=ConversationState)
     last_inbound_at: int | None = None
     plan: ReplyPlan | None = None
+    steps: list[str] = Field(default_factory=list, description="the latest funnel steps, oldest first")
     handled: list[str] = Field(default_factory=list, description="digests of the last messages answered, newest last")
     version: int = 0
 
     @staticmethod
     def _digest(message_id: str) -> str:
-        return hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()
+        return hashlib.blake2b(message_id.encode(), digest_size=6).hexdigest()
+
+    def with_steps(self, steps: list[str]) -> list[str]:
+        """`steps` with these added (bounded)."""
+        return [*self.steps, *steps][-STEPS_MEMORY:]
 
     def already_answered(self, message_id: str) -> bool:
         """True for a message whose replies all went out and whose plan is no longer the current
@@ -88,20 +103,21 @@ class ConversationStore:
         item = response.get("Item")
         if not item:
             return None
-        data = from_item(item)
-        if data.get("expires_at", float("inf")) <= self._clock():
+        if float(item.get("expires_at", {}).get("N", "inf")) <= self._clock():
             return None  # expired, not yet deleted by DynamoDB
-        return UserProfile.model_validate(data)
+        data = json.loads(zlib.decompress(item["profile"]["B"]))
+        return UserProfile.model_validate({**data, "version": int(item["version"]["N"])})
 
     def save_profile(self, tenant: TenantContext, instance_id: str, profile: UserProfile) -> UserProfile:
         """Write the profile if nobody else did meanwhile (optimistic, on `version`)."""
         expected = profile.version
         saved = profile.model_copy(update={"version": expected + 1})
-        item = {"pk": keys.user_pk(tenant, instance_id, profile.user_key), "sk": PROFILE_SK,
-                "expires_at": self._expires(), **saved.model_dump(mode="json")}
+        blob = zlib.compress(saved.model_dump_json(exclude={"version"}, exclude_defaults=True).encode())
+        item = {"pk": {"S": keys.user_pk(tenant, instance_id, profile.user_key)}, "sk": {"S": PROFILE_SK},
+                "version": {"N": str(saved.version)}, "expires_at": {"N": str(self._expires())},
+                "profile": {"B": blob}}
         condition = "attribute_not_exists(pk)" if expected == 0 else "version = :v"
-        arguments: dict[str, Any] = {"TableName": self._table, "Item": to_item(item),
-                                     "ConditionExpression": condition}
+        arguments: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
         if expected:
             arguments["ExpressionAttributeValues"] = {":v": {"N": str(expected)}}
         try:
@@ -123,17 +139,6 @@ class ConversationStore:
             update["handled"] = profile.remember(plan.message_id)
         return self.save_profile(tenant, instance_id, profile.model_copy(update=update))
 
-    def record_steps(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str,
-                     steps: list[str]) -> None:
-        """The funnel steps one message took, as one event item (one write per message)."""
-        if not steps:
-            return
-        now = self._clock()
-        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")  # sorts in order
-        self._dynamodb.put_item(TableName=self._table, Item=to_item({
-            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"EVENT#{stamp}#{message_id[-24:]}",
-            "steps": steps[:50], "message_id": message_id, "at": int(now), "expires_at": self._expires()}))
-
     def import_events(self, tenant: TenantContext, instance_id: str, user_key: str,
                       events: list[tuple[str, str, int]], write: bool = True) -> int:
         """Add events (sort-key suffix, step, epoch) not there yet; returns how many were (or would be) new."""
@@ -151,12 +156,12 @@ class ConversationStore:
         return len(new)
 
     def steps(self, tenant: TenantContext, instance_id: str, user_key: str) -> list[str]:
-        """Every funnel step of the user, oldest first (an event item holds one message's steps)."""
+        """The user's funnel steps, oldest first: history imported from the legacy platform, then
+        the latest ones the profile keeps."""
         items = query_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key), "EVENT#")
-        steps: list[str] = []
-        for item in map(from_item, items):
-            steps += item.get("steps") or [item["step"]]
-        return steps
+        steps = [item["step"] for item in map(from_item, items)]
+        profile = self.get_profile(tenant, instance_id, user_key)
+        return steps + (profile.steps if profile else [])
 
     def update_outbound_status(self, tenant: TenantContext, instance_id: str, user_key: str, wamid: str,
                                status: str, at: int) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ class StatsRepository:
         self._table = table
 
     def increment(self, tenant: TenantContext, instance_id: str, counters: dict[str, int],
-                  user_key: str | None = None, day: date | None = None, latest: dict[str, str] | None = None) -> None:
+                  day: date | None = None, latest: dict[str, str] | None = None) -> None:
         """Add to today's counters (`inbound_text`-style names too) in one write; `latest` sets
         facts like `last_inbound_at` on the same item, saving a second write."""
         day = day or _today()
@@ -38,11 +37,6 @@ class StatsRepository:
         for i, (name, value) in enumerate((latest or {}).items()):
             names[f"#l{i}"], values[f":l{i}"] = name, {"S": value}
             sets.append(f"#l{i} = :l{i}")
-        if user_key:
-            # A hash, not the phone or BSUID, counts unique users without storing who they are.
-            names["#users"] = "users"
-            values[":user"] = {"SS": [hashlib.sha256(user_key.encode()).hexdigest()[:16]]}
-            parts.append("#users :user")
         if not parts and not latest:
             return
         expires = int((datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=STATS_TTL_DAYS)).timestamp())
@@ -82,8 +76,7 @@ class StatsRepository:
             if day < since.isoformat():
                 continue
             counters = {k: v for k, v in data.items()
-                        if k not in ("pk", "sk", "expires_at", "users") and not k.startswith("last_")}
-            counters["unique_users"] = len(data.get("users", []))
+                        if k not in ("pk", "sk", "expires_at") and not k.startswith("last_")}
             result.append({"date": day, "counters": counters})
         return result
 
