@@ -188,6 +188,21 @@ def warm_webhook(calls: int = 1500, rounds: int = 5) -> dict[str, Any]:
         fake.send_message(QueueUrl="q", MessageBody=event["body"], MessageGroupId="g")
         return {"statusCode": 200}
 
+    # The same minimal work behind Powertools' resolver and logger decorator, as the webhook
+    # uses them: the part of the overhead that is the framework's, not our code's.
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    framework_app, framework_logger = APIGatewayHttpResolver(), Logger(service="bench-minimal")
+
+    @framework_app.post("/webhook/<tenant_id>/<instance_id>")
+    def _minimal_route(tenant_id: str, instance_id: str) -> dict:
+        return minimal(framework_app.current_event.raw_event)
+
+    @framework_logger.inject_lambda_context(clear_state=True)
+    def framework(event: dict, context: Any) -> dict:
+        return framework_app.resolve(event, context)
+
     def per_call(function) -> float:
         samples = []
         for _ in range(rounds):
@@ -200,11 +215,12 @@ def warm_webhook(calls: int = 1500, rounds: int = 5) -> dict[str, Any]:
 
     try:
         floor = per_call(minimal)
+        with_framework = per_call(lambda e: framework(e, context))
         ours = per_call(lambda e: webhook_handler.handler(e, context))
     finally:
         webhook_handler.ingress = original_factory
     return {"floor_us": round(floor * 1e6, 1), "webhook_us": round(ours * 1e6, 1), "ratio": round(ours / floor, 2),
-            "target": 2.0, "met": ours / floor <= 2.0}
+            "target": 2.0, "met": ours / floor <= 2.0, "minimal_in_powertools_us": round(with_framework * 1e6, 1)}
 
 
 # ---- AWS requests per message, through the local stack ---------------------------------------------
@@ -417,7 +433,8 @@ def render(r: dict[str, Any]) -> str:
         f"{name} {m['peak_rss_mb']} of {m['memory_size_mb']} MB" for name, m in r["memory"].items())]
     w = r["warm_webhook"]
     lines += ["", f"warm webhook POST: {w['webhook_us']} us vs minimal handler {w['floor_us']} us = {w['ratio']}x "
-                  f"(target <= 2x) {'ok' if w['met'] else 'MISSED'}"]
+                  f"(target <= 2x) {'ok' if w['met'] else 'MISSED'}; the minimal handler behind Powertools' "
+                  f"resolver and logger: {w['minimal_in_powertools_us']} us"]
     for key in ("requests_1_tenant", "requests_100_tenants"):
         q = r[key]
         wcu = q["dynamodb_write_units_per_message"]
