@@ -255,7 +255,7 @@ class WebhookIngress:
             self._reject(tenant, instance_id, "missing signature" if not signature else "invalid signature",
                          request_id)
         try:
-            payload = WebhookPayload.model_validate(json.loads(raw_body))
+            payload = WebhookPayload.model_validate_json(raw_body)
         except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             self._record(tenant, instance_id, "webhook_rejected", "signed body is not a webhook notification",
                          {"reason": type(exc).__name__, "request_id": request_id})
