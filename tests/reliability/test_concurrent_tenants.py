@@ -103,8 +103,8 @@ def walk(client: LocalClient, target: dict) -> list[tuple[str, str, str] | None]
     return inputs[:-1]
 
 
-def send(client: LocalClient, target: dict, reply: tuple[str, str, str] | None) -> None:
-    payload = text_payload(target["phone_number_id"], USER, "hi", reply=reply)
+def send(client: LocalClient, target: dict, reply: tuple[str, str, str] | None, text: str = "hi") -> None:
+    payload = text_payload(target["phone_number_id"], USER, text, reply=reply)
     response = client.post_webhook(target["tenant"], target["instance"], target["app_secret"], payload)
     assert response.status_code == 200, response.text
 
@@ -128,6 +128,9 @@ def test_same_user_in_two_tenants_under_interleaved_traffic(running):
             for reply in inputs:  # each waits for its answer, so both users' steps interleave
                 send(client, target, reply)
                 seen = len(wait_for_more(client, target["phone_number_id"], seen))
+            for n in (1, 2):  # free text: answered by the LLM worker from the conversation's history
+                send(client, target, None, text=f"question {n} for {target['tenant']}")
+                seen = len(wait_for_more(client, target["phone_number_id"], seen))
         except BaseException as error:  # re-raised in the test's thread
             errors.append(error)
 
@@ -141,7 +144,14 @@ def test_same_user_in_two_tenants_under_interleaved_traffic(running):
     for target, language_marker in ((mine, "Hello"), (theirs, "Здравствуйте")):
         replies = replies_of(acme, target["phone_number_id"])
         # State: each conversation followed its own funnel path, exactly like the sequential one.
-        assert [shape(r) for r in replies] == expected, target["tenant"]
+        assert [shape(r) for r in replies[:len(expected)]] == expected, target["tenant"]
+        # History: the LLM saw this conversation's own earlier questions and answers only
+        # (the local fake LLM says what it was asked and how many earlier turns it was given).
+        answers = [r["body"]["text"]["body"] for r in replies[len(expected):]]
+        tenant = target["tenant"]
+        assert len(answers) == 2 and all(f"for {tenant}" in a and "for " + ("globex" if tenant == "demo" else "demo")
+                                         not in a for a in answers), answers
+        assert "0 earlier" in answers[0] and "2 earlier" in answers[1], answers
         # Sent with the instance's own token, to the user, in the instance's own language.
         assert {r["token_sha256"] for r in replies} == {target["token_sha256"]}
         assert {r["body"]["to"] for r in replies} == {f"+{USER}"}
@@ -150,8 +160,8 @@ def test_same_user_in_two_tenants_under_interleaved_traffic(running):
     # Stats and logs: each tenant sees its own traffic only.
     for client, target, other in ((acme, mine, theirs), (globex, theirs, mine)):
         status = client.admin("GET", "/admin/whatsapp/instances/shop/status").json()
-        assert status["today"].get("inbound") == len(inputs), target["tenant"]
-        assert status["today"].get("outbound") == len(expected), target["tenant"]
+        assert status["today"].get("inbound") == len(inputs) + 2, target["tenant"]
+        assert status["today"].get("outbound") == len(expected) + 2, target["tenant"]
         logs = client.admin("GET", "/admin/whatsapp/instances/shop/logs?limit=200").json()["items"]
         assert logs, target["tenant"]
         assert other["phone_number_id"] not in str(logs)
