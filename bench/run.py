@@ -402,7 +402,8 @@ def main() -> int:
     small = requests_per_message(1, 1, 30, counter)
     print("counting AWS requests (100 tenants x 3 instances) ...", file=sys.stderr)
     large = requests_per_message(3, 100, 30, counter)
-    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"])
+    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"],
+                            {name: m["memory_size_mb"] for name, m in mem.items()})
     results = {
         "cold_start": cold, "memory": mem, "warm_webhook": warm,
         "requests_1_tenant": small, "requests_100_tenants": large,
