@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import pytest
 from openapi_spec_validator import validate
 
+from scripts import create_tenant as cli
 from tests import payloads
 from tests.integration.admin_client import AdminClient
 from tests.integration.conftest import drain, whole_table
-from wabot import aws, cli, keys
+from wabot import aws, keys
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 
@@ -524,9 +525,14 @@ def test_openapi_needs_a_key_too(world):
     assert AdminClient(world.gateway, None).get("/admin/openapi.json").status == 401
 
 
-def test_cli_create_tenant(stack, capsys):
-    assert cli.main(["create-tenant", "initech", "--table", stack.refs["AppTable"]]) == 0
-    key = capsys.readouterr().out.strip()
-    assert key.startswith("wab.initech.")
-    assert cli.main(["create-tenant", "initech", "--table", stack.refs["AppTable"]]) == 1
-    assert cli.main(["create-tenant", "Bad Name", "--table", stack.refs["AppTable"]]) == 2
+def test_create_tenant_script(stack, capsys):
+    assert cli.main(["initech", "--table", stack.refs["AppTable"]]) == 0
+    out, err = capsys.readouterr()
+    key = out.strip()
+    assert key.startswith("wab.initech.") and "\n" not in key  # stdout: the key and nothing else
+    logged = [json.loads(line) for line in err.splitlines()]
+    assert logged[-1]["tenant_id"] == "initech" and key not in err and key.rsplit(".", 1)[1] not in err
+    assert cli.main(["initech", "--table", stack.refs["AppTable"]]) == 1
+    assert json.loads(capsys.readouterr().err.splitlines()[-1])["message"] == "tenant already exists"
+    assert cli.main(["Bad Name", "--table", stack.refs["AppTable"]]) == 2
+    assert capsys.readouterr().out == ""

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from scripts import create_tenant as cli
 from tests import payloads
 from tests.integration.admin_client import AdminClient
 from tests.integration.funnel_harness import body_text, message_event, sqs_record
-from wabot import aws, cli
+from wabot import aws
 from wabot.funnel.default_funnel import DEFAULT_FUNNEL
 from wabot.models.events import InboundEvent
 from wabot.repositories.conversations import ConversationStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from scripts import create_tenant as cli
 from tests.integration.admin_client import AdminClient
-from wabot import cli
 
 PROVIDER = {"name": "Claude", "kind": "anthropic", "base_url": "https://api.anthropic.com",
             "model": "claude-sonnet", "api_key": "sk-ant-secret-4242"}
