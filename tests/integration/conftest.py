@@ -27,8 +27,62 @@ class SeededInstance:
     access_token: str
 
 
+class WrittenPartitions:
+    """Test-only: the partition of every DynamoDB item this process writes, recorded from the
+    API calls themselves, so a test can read back everything written by Query and GetItem
+    (no Scan, in tests either) to prove something is *nowhere*."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, dict]] = {}  # table -> {partition value: hash-key attribute}
+
+    def record(self, operation: str, params: dict) -> None:
+        writes: list[tuple[str, dict]] = []
+        if operation == "PutItem":
+            writes.append((params["TableName"], params["Item"]))
+        elif operation in ("UpdateItem", "DeleteItem"):
+            writes.append((params["TableName"], params["Key"]))
+        elif operation == "BatchWriteItem":
+            for table, requests in params["RequestItems"].items():
+                writes += [(table, r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"]) for r in requests]
+        elif operation == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                (kind, body), = entry.items()
+                if kind != "ConditionCheck":
+                    writes.append((body["TableName"], body.get("Item") or body["Key"]))
+        for table, item in writes:
+            name = "pk" if "pk" in item else "id"
+            self.keys.setdefault(table, {})[item[name]["S"]] = {name: item[name]}
+
+    def items(self, table: str) -> list[dict]:
+        from wabot.dynamo import query_partition
+
+        dynamodb = aws.client("dynamodb")
+        found: list[dict] = []
+        for value, key in self.keys.get(table, {}).items():
+            if "pk" in key:
+                found += query_partition(dynamodb, table, value)
+            elif item := dynamodb.get_item(TableName=table, Key=key).get("Item"):
+                found.append(item)
+        return found
+
+
+_written = WrittenPartitions()
+
+
 @pytest.fixture
-def stack():
+def stack(monkeypatch):
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def recording(client, operation, params):
+        result = original(client, operation, params)
+        if client.meta.service_model.service_name == "dynamodb":
+            _written.record(operation, params)
+        return result
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    _written.keys.clear()
     with mock_aws():
         aws.reset_clients()
         session = boto3.Session(region_name="eu-west-1")
@@ -180,13 +234,6 @@ def llm(stack: Stack, function_env):
 
 
 def whole_table(stack: Stack, table: str = "AppTable") -> list[dict]:
-    """Test-only: every item of a table, to prove something is nowhere (orphaned data after a
-    delete, a secret in DynamoDB). Request paths never Scan; this is the one place tests do."""
-    dynamodb = aws.client("dynamodb")
-    items, arguments = [], {"TableName": stack.refs[table]}
-    while True:
-        page = dynamodb.scan(**arguments)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """Test-only: every item still in the partitions this test wrote to (read by Query), to prove
+    something is nowhere: orphaned data after a delete, a secret in DynamoDB."""
+    return _written.items(stack.refs[table])
