@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import httpx
 from aws_lambda_powertools import Logger
 from funnel_service import FunnelService
 
@@ -39,8 +38,7 @@ class Worker:
             stats=stats,
             activity=activity,
             sender=ReplySender(
-                graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version,
-                                  httpx.Client(timeout=httpx.Timeout(8.0, connect=3.0))),
+                graph=GraphClient.from_settings(settings),
                 secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
                 stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from wabot.settings import GraphApiSettings
+
 # Throttling and transient server-side codes (WhatsApp reference §8).
 RETRIABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057})
 TOKEN_INVALID_CODES = frozenset({0, 190})
@@ -44,6 +46,12 @@ class GraphClient:
     base_url: str
     version: str
     http: httpx.Client
+
+    @classmethod
+    def from_settings(cls, settings: GraphApiSettings) -> GraphClient:
+        """One per execution environment; its connections are reused across invocations."""
+        return cls(settings.graph_api_base_url, settings.graph_api_version,
+                   httpx.Client(timeout=httpx.Timeout(8.0, connect=3.0)))
 
     def _url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}/{self.version}/{path.lstrip('/')}"
