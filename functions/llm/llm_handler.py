@@ -43,6 +43,7 @@ class Worker:
             defaults=Defaults(settings.default_vllm_base_url, settings.default_vllm_model,
                               settings.default_tts_base_url),
             logger=logger,
+            activity_per_message=settings.activity_per_message,
         )
         self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,
                                      dynamodb=dynamodb, key_prefix="llm-event", logger=logger,

@@ -63,6 +63,7 @@ class LlmService:
     logger: Any
     clock: Callable[[], float] = time.monotonic
     clock_wall: Callable[[], float] = time.time
+    activity_per_message: bool = False  # else only gates, errors and dead letters are logged
 
     def handle(self, event: InboundEvent, deadline: float) -> None:
         tenant = TenantContext(event.tenant_id)
@@ -87,7 +88,7 @@ class LlmService:
         try:  # best effort: a failure here must not make a retry resend what is out
             counters, latest = delivery.counters(self.clock_wall)
             self.stats.increment(tenant, config.instance_id, {**plan.counters, **counters}, latest=latest)
-            if delivery.completed:
+            if delivery.completed and self.activity_per_message:
                 self.activity.record(tenant, config.instance_id, "reply_sent", "LLM reply sent",
                                      {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
         except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests import payloads
 from tests.integration.funnel_harness import message_event, sqs_record
@@ -36,6 +37,18 @@ def test_answer_in_whatsapp_formatting_with_persona_and_usage(llm, stack, acme):
     stats = counters(stack, acme)
     assert stats["llm_calls"] == 1 and stats["prompt_tokens"] > 0 and stats["completion_tokens"] > 0
     assert stats["outbound"] == 1
+
+
+@pytest.mark.parametrize("per_message", [False, True])
+def test_activity_log_has_llm_answers_only_when_asked(llm, stack, acme, per_message):
+    llm.module.worker().service.activity_per_message = per_message
+    try:
+        assert llm.ask(message_event(acme, text="Do you ship abroad?")) == []
+    finally:
+        llm.module.worker().service.activity_per_message = False
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    assert [e.summary for e in logs if e.kind == "reply_sent"] == (["LLM reply sent"] if per_message else [])
+    assert len(texts(llm.graph)) == 1
 
 
 def test_history_is_sent_oldest_first_and_kept_per_tenant(llm, stack, acme, globex):

@@ -58,21 +58,24 @@ class GraphApiSettings(_EnvSettings):
     graph_api_version: str = Field(default="v25.0", alias="GRAPH_API_VERSION", pattern=r"^v\d+\.\d+$")
 
 
-class FunnelSettings(StorageSettings, GraphApiSettings):
+class WorkerSettings(StorageSettings, GraphApiSettings):
+    """What every SQS worker that answers users needs."""
+
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount")
-    llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
     activity_per_message: bool = Field(default=False, alias="ACTIVITY_PER_MESSAGE",
                                        description="an activity entry for every answered message")
+
+
+class FunnelSettings(WorkerSettings):
+    llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
 
 
 class AdminSettings(StorageSettings):
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
 
 
-class LlmSettings(StorageSettings, GraphApiSettings):
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount")
+class LlmSettings(WorkerSettings):
     # Platform-wide defaults, used when neither the instance nor the tenant names a server.
     default_vllm_base_url: str = Field(default="", alias="DEFAULT_VLLM_BASE_URL")
     default_vllm_model: str = Field(default="default", alias="DEFAULT_VLLM_MODEL")
