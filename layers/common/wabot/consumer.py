@@ -61,7 +61,7 @@ class FifoConsumer:
         try:
             event = InboundEvent.model_validate_json(record.body)
         except ValueError:
-            self._logger.error("unreadable queue message: it goes to the dead-letter queue",
+            self._logger.error("unreadable queue message",
                                extra={"message_id": record.message_id})
             raise
         self._logger.append_keys(tenant_id=event.tenant_id, instance_id=event.instance_id,
@@ -69,11 +69,15 @@ class FifoConsumer:
         try:
             self._process(dedup_id=event.dedup_id, event=event)
         except Exception as error:
-            attempts = int(record.attributes.approximate_receive_count or 1)
-            self._logger.warning("event failed", extra={"attempt": attempts, "error_type": type(error).__name__})
-            if attempts >= self._max_receives:
+            self._logger.warning("event failed", extra={"attempt": record.attributes.approximate_receive_count,
+                                                        "error_type": type(error).__name__})
+            if self._last_attempt(record):
                 self._give_up(record.message_id, event, error)
             raise
+
+    def _last_attempt(self, record: SQSRecord) -> bool:
+        """After this receive, a failure moves the message to the dead-letter queue."""
+        return int(record.attributes.approximate_receive_count or 1) >= self._max_receives
 
     def _give_up(self, message_id: str, event: InboundEvent, error: Exception) -> None:
         """Nothing goes to the dead-letter queue silently: record it, trying a few times."""
@@ -95,20 +99,21 @@ class FifoConsumer:
         dead-letter queue too on their last receive: they are recorded like the others."""
         for raw in records:
             record = SQSRecord(raw)
-            if record.message_id in self._given_up or (failed is not None and record.message_id not in failed):
-                continue
-            if int(record.attributes.approximate_receive_count or 1) < self._max_receives:
+            if record.message_id in self._given_up or (failed is not None and record.message_id not in failed) \
+                    or not self._last_attempt(record):
                 continue
             try:
                 event = InboundEvent.model_validate_json(record.body)
-            except ValueError:
-                continue  # unreadable: already logged by `_record`, and it names no tenant to record it for
+            except ValueError:  # it names no tenant whose log could hold it
+                self._logger.error("unreadable queue message goes to the dead-letter queue",
+                                   extra={"message_id": record.message_id})
+                continue
             self._give_up(record.message_id, event, ConversationBlocked("an earlier message of it failed"))
 
     def __call__(self, event: dict, context: Any) -> dict:
         self._idempotency.register_lambda_context(context)
         self.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - self.safety_margin
-        self._given_up: set[str] = set()
+        self._given_up = set()
         records = event.get("Records") or []
         try:
             response = process_partial_response(event=event, record_handler=self._record,
