@@ -73,10 +73,16 @@ def parse_flow(document: Any) -> tuple[Flow | None, list[Problem]]:
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> Loc:
-    """Pydantic's locations name the union member tried (`nodes.x.buttons.text`): keep fields."""
-    kinds = {"message", "buttons", "list", "ask", "multi_choice", "set", "branch", "lookup", "handoff", "llm",
-             "end", "str", "dict[str,str]", "function-after[_one(), Assignment]"}
-    return tuple(part for part in loc if not (isinstance(part, str) and (part in kinds or "[" in part)))
+    """Pydantic's locations name the union member tried (`nodes.x.buttons.buttons.0`, `...title.str`):
+    keep the document's own fields."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "nodes" and parts[2] in _NODE_KINDS:
+        del parts[2]
+    return tuple(part for part in parts if not (isinstance(part, str) and (
+        part == "str" or "[" in part or part.startswith("function-"))))
+
+
+_NODE_KINDS = {"message", "buttons", "list", "ask", "multi_choice", "set", "branch", "lookup", "handoff", "llm", "end"}
 
 
 # ---- the checks --------------------------------------------------------------------------------
@@ -270,6 +276,12 @@ def check(flow: Flow) -> list[Problem]:
 
     # ---- reply ids: one meaning each
     meaning: dict[str, tuple[Loc, Any]] = {}
+    menu = flow.routes.menu
+    for name, node in nodes.items():
+        for loc, option in _options(node):
+            if menu and option.id in menu.ids and option.next != menu.node:
+                error(("nodes", name, *loc, "next"), f"reply id {option.id!r} is the menu route's: it leads to "
+                      f"{menu.node!r}")
     for name, node in nodes.items():
         ids: list[tuple[Loc, str, Any]] = [((*loc, "id"), option.id, (option.next, option.set))
                                            for loc, option in _options(node)]
