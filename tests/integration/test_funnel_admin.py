@@ -11,8 +11,8 @@ from scripts import create_tenant as cli
 from tests import payloads
 from tests.integration.admin_client import AdminClient
 from tests.integration.funnel_harness import body_text, message_event, sqs_record
-from wabot import aws
 from tests.legacy_funnel import LEGACY_SALES_FUNNEL
+from wabot import aws
 from wabot.funnel.templates import template_document
 from wabot.models.events import InboundEvent
 from wabot.repositories.conversations import ConversationStore

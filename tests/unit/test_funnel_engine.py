@@ -45,7 +45,7 @@ def reply_ids(message) -> list[str]:
 
 
 def problems_of(document) -> dict[str, list[str]]:
-    flow, problems = parse_flow(document)
+    _, problems = parse_flow(document)
     return {level: [".".join(map(str, p.loc)) + ": " + p.msg for p in problems if p.level == level]
             for level in ("error", "warning")}
 
@@ -189,8 +189,8 @@ def small_flow(**changes) -> dict:
                           {"id": "extras", "title": {"en": "Extras", "de": "Extras"}, "next": "extras"},
                           {"id": "human", "title": {"en": "A person", "de": "Ein Mensch"}, "next": "human"}]},
             "size": {"kind": "list", "text": "Size?", "button": "Sizes", "sections": [{"rows": [
-                {"id": "size:s", "title": {"en": "Small", "de": "Klein"}, "set": {"size": "s", "label": "{option.title}"},
-                 "next": "find"},
+                {"id": "size:s", "title": {"en": "Small", "de": "Klein"},
+                 "set": {"size": "s", "label": "{option.title}"}, "next": "find"},
                 {"id": "size:l", "title": {"en": "Large", "de": "Groß"}, "set": {"size": "l"}, "next": "find"},
                 {"id": "size:typed", "title": {"en": "Type it", "de": "Tippen"}, "next": "typed"}]}]},
             "typed": {"kind": "ask", "text": "Which size?", "var": "typed", "next": "find_typed"},
@@ -258,7 +258,8 @@ def test_order_path_with_lookup_validation_arithmetic_branch_and_media():
     assert turns[3].steps == ["invalid:qty"]
     assert texts(turns[4]) == ["Big order: 5 % off.", "Thanks! 7 x Large: 175 EUR"]
     assert turns[4].messages[0]["type"] == "image"
-    assert turns[4].messages[0]["image"] == {"link": "https://cdn.example.com/sale.png", "caption": "Big order: 5 % off."}
+    assert turns[4].messages[0]["image"] == {"link": "https://cdn.example.com/sale.png",
+                                             "caption": "Big order: 5 % off."}
     assert texts(turns[5]) == ["Ordered."]
     assert result.variables["total"] == 175 and result.variables["table.sizes"] == "l"
 
