@@ -250,6 +250,8 @@ class SimulateRequest(BaseModel):
 class SimulationOut(BaseModel):
     turns: list[SimulatedTurn] = Field(description="what the bot would send for each input")
     variables: dict[str, Any] = Field(description="the user's variables at the end")
+    at: str | None = Field(description="the node the user is at in the end")
+    waiting_for: Literal["text", "reply"] | None = Field(description="text: a node waits for typed text")
     warnings: list[FlowProblem] = Field(default_factory=list)
 
 

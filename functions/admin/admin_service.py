@@ -373,7 +373,8 @@ class AdminService:
         else:
             raise InvalidInput("definition", "a draft flow is required without an instance")
         result = simulate(flow, request.inputs, config, time.time(), language=request.language)
-        return SimulationOut(turns=result.turns, variables=result.variables, warnings=warnings)
+        return SimulationOut(turns=result.turns, variables=result.variables, at=result.at,
+                             waiting_for=result.waiting_for, warnings=warnings)
 
     def funnel_stats(self, caller: TenantContext, instance_id: str, days: int) -> FunnelStats:
         self._load(caller, instance_id)

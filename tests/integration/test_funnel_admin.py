@@ -273,3 +273,58 @@ def test_llm_node_and_handoff_reach_the_llm_job_and_the_activity_log(setup):
     logs = admin.get(f"{BASE}/bot/logs").json()["items"]
     [handoff] = [e for e in logs if e["summary"].startswith("hand-off")]
     assert handoff["detail"]["handoff"] == {"node": "reception", "note": "The user asked to talk to reception"}
+
+
+ANSWERS = {"text": "Ann Lee", "number": "3", "phone": "+1 555 010 2030", "email": "ann@example.org",
+           "date": "31.12.2099"}
+
+
+# Each reply id is tapped once, on the first path that offers it: these paths also take the
+# branches that first taps would not (the sales quiz's Basic segment, the clinic's emergency).
+SEEDS = {
+    "sales": [[{"text": "hi"}, *({"reply": r} for r in ("sales:quiz", "sales:qa:goal:support", "sales:qd:goal",
+                                                        "sales:qa:skills:help", "sales:qa:budget:low"))]],
+    "clinic": [[{"text": "hi"}, {"reply": "clinic:book"}, {"reply": f"clinic:service:{service}"}, {"text": "Bo"},
+                {"text": "31.12.2099"}, {"text": "+1 555 010 2030"}] for service in ("emergency", "implant")],
+}
+
+
+@pytest.mark.parametrize("name", ["sales", "clinic"])
+def test_every_option_of_every_node_of_both_templates_through_simulate(setup, name):
+    """Breadth-first through the simulate API: every reply id any message offers is tapped, and
+    every question is answered (with a valid answer of its kind), from a fresh conversation."""
+    admin, *_ = setup
+    document = template_document(name)
+    kinds = {node_id: node.get("validate", {}).get("type", "text") for node_id, node in document["nodes"].items()}
+    pending = [[{"text": "hi"}], *SEEDS[name]]
+    tapped, answered, seen_paths = set(), set(), 0
+    while pending:
+        path = pending.pop(0)
+        response = admin.post("/admin/funnel/simulate", {"definition": document, "inputs": path})
+        assert response.status == 200, (path, response.body)
+        result = response.json()
+        seen_paths += 1
+        last = result["turns"][-1]
+        assert last["messages"] or last["llm"] or last["handoff"], path
+        assert not any(step.startswith(("unknown_reply", "missing", "error", "invalid")) for step in last["steps"])
+        if result["waiting_for"] == "text" and result["at"] not in answered and document["nodes"][result["at"]][
+                "kind"] == "ask":
+            answered.add(result["at"])
+            pending.append([*path, {"text": ANSWERS[kinds[result["at"]]]}])
+        for message in last["messages"]:
+            if message["type"] != "interactive":
+                continue
+            action = message["interactive"]["action"]
+            ids = [b["reply"]["id"] for b in action.get("buttons", [])] + [
+                row["id"] for section in action.get("sections", []) for row in section["rows"]]
+            for reply_id in ids:
+                if reply_id not in tapped:
+                    tapped.add(reply_id)
+                    pending.append([*path, {"reply": reply_id}])
+    offered = set()
+    for node in document["nodes"].values():
+        offered |= {b["id"] for b in node.get("buttons", [])}
+        offered |= {r["id"] for s in node.get("sections", []) for r in s["rows"]}
+        offered |= {o["id"] for o in node.get("options", [])}
+    assert offered <= tapped  # every option of every node
+    assert answered == {node_id for node_id, node in document["nodes"].items() if node["kind"] == "ask"}

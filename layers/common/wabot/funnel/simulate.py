@@ -47,6 +47,7 @@ class SimulatedTurn(BaseModel):
 class Simulation(BaseModel):
     turns: list[SimulatedTurn]
     variables: dict[str, Any]
+    at: str | None = Field(description="the node the user is at in the end")
     waiting_for: Literal["text", "reply"] | None = Field(description="text: an ask or llm node waits for text")
 
 
@@ -80,5 +81,5 @@ def simulate(flow: Flow, inputs: list[SimulatedInput], config: InstanceConfig, n
         turns.append(SimulatedTurn(input=item, messages=[to_graph_payload(r, recipient) for r in outcome.replies],
                                    llm=llm, handoff=outcome.handoff, steps=outcome.steps))
     waiting = flow.nodes.get(state.funnel_state or "")
-    return Simulation(turns=turns, variables=state.vars,
+    return Simulation(turns=turns, variables=state.vars, at=state.last_node,
                       waiting_for="text" if waiting is not None else ("reply" if state.last_node else None))
