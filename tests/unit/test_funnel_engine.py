@@ -407,3 +407,20 @@ def test_clinic_template_walks_to_a_booking_and_an_emergency():
     assert cancelled.turns[-1].steps == ["node:cancelled"]
     assert isinstance(FunnelEngine(clinic).handle(ConversationState(), event("stop"), config(), now).replies[0],
                       TextMessage)
+
+
+def test_the_readme_example_flow_is_valid_and_walks():
+    """The flow language's example in the README is complete and answers as documented."""
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("A complete small flow"):]
+    document = json.loads(re.search(r"```json\n(.*?)\n```", section, re.S).group(1))
+    assert problems_of(document) == {"error": [], "warning": []}
+    result = walk(Flow.model_validate(document), "hallo", "@order", "@cake:lemon", "2", "24.12.2030", "@yes",
+                  language="de", now=1_800_000_000)
+    assert texts(result.turns[4]) == ["2 x Zitronentarte am 2030-12-24: 48 EUR. Bestellen?"]
+    assert result.turns[5].handoff == {"node": "ordered", "note": "Order: 2 x lemon on 2030-12-24"}
+    assert texts(result.turns[5]) == ["Danke! Wir bestätigen per Nachricht."]
