@@ -424,3 +424,23 @@ def test_the_readme_example_flow_is_valid_and_walks():
     assert texts(result.turns[4]) == ["2 x Zitronentarte am 2030-12-24: 48 EUR. Bestellen?"]
     assert result.turns[5].handoff == {"node": "ordered", "note": "Order: 2 x lemon on 2030-12-24"}
     assert texts(result.turns[5]) == ["Danke! Wir bestätigen per Nachricht."]
+
+
+def test_a_stored_node_the_flow_no_longer_has_leads_to_the_start():
+    state = ConversationState(last_node="gone", previous_node="removed_in_an_edit", funnel_state="also_gone")
+    outcome = ENGINE.handle(state, event(reply="nav:back"), config(), 0)
+    assert outcome.steps == ["missing:removed_in_an_edit", "node:welcome"]
+    assert reply_ids(outcome.replies[0])[0] == "sales:quiz"
+    assert ENGINE.handle(state, event("some text"), config(), 0).to_llm  # no question is open
+
+
+def test_old_shape_documents_checked_less_strictly_still_convert():
+    legacy = copy.deepcopy(LEGACY_SALES_FUNNEL)
+    legacy["pricing"]["alternatives"][0]["name"] = {"en": "Basic only in English"}
+    legacy["faq_sections"][0]["title"] = {"en": "About"}
+    flow, problems = parse_flow(legacy)
+    assert flow is not None and [p for p in problems if p.level == "error"] == []
+    broken = copy.deepcopy(LEGACY_SALES_FUNNEL)
+    broken["segment_nodes"] = {"diy": 5}
+    flow, problems = parse_flow(broken)
+    assert flow is None and problems[0].loc == ("segment_nodes", "diy")

@@ -431,8 +431,10 @@ class FunnelEngine:
                 return
             node = self.flow.nodes.get(current)
             if node is None:
+                # A node of an earlier version of the flow (a stored "back" target): the start instead.
                 out.steps.append(f"missing:{current[:64]}")
-                return
+                current = self.flow.start if current != self.flow.start else None
+                continue
             out.steps.append(f"node:{current}")
             current = self._enter(turn, current, node)
         out.steps.append("stopped:too_many_steps")

@@ -176,6 +176,11 @@ def _per_language(languages: list[str], make: Any) -> dict[str, str]:
     return {language: make(language) for language in languages}
 
 
+def _in(text: dict[str, str], language: str) -> str:
+    """The text in this language, else any (old documents were not checked everywhere)."""
+    return text.get(language) or next(iter(text.values()), "")
+
+
 def _money(amount: int, currency: str) -> str:
     return f"{amount:,}".replace(",", " ") + f" {currency}"
 
@@ -344,7 +349,7 @@ def convert_legacy(document: dict[str, Any]) -> dict[str, Any]:
         for lang, value in text("rush").items()}}]}
 
     def alternatives(lang: str) -> str:
-        return "\n".join(f"• {a.name[lang]}: {_money(a.price, pricing.currency)}: {a.description[lang]}"
+        return "\n".join(f"• {_in(a.name, lang)}: {_money(a.price, pricing.currency)}: {_in(a.description, lang)}"
                          for a in pricing.alternatives)
 
     nodes["quote"] = {"kind": "buttons", "text": {lang: _rename(value, {
@@ -375,13 +380,14 @@ def convert_legacy(document: dict[str, Any]) -> dict[str, Any]:
     for section in old.faq_sections:
         nodes[f"faq_{section.id}"] = {
             "kind": "list", "button": text("choose"),
-            "text": {lang: _rename(value, {}, {"title": section.title[lang]}) for lang, value in
+            "text": {lang: _rename(value, {}, {"title": _in(section.title, lang)}) for lang, value in
                      text("faq_section").items()},
-            "sections": [{"rows": [{"id": f"faq:{key}", "title": dict(old.faq_titles[key]),
+            "sections": [{"rows": [{"id": f"faq:{key}", "title": dict(old.faq_titles.get(key) or {"en": key}),
                                     "next": f"faq_answer_{key}"} for key in section.keys]}]}
         for key in section.keys:
             nodes.setdefault(f"faq_answer_{key}", {
-                "kind": "buttons", "text": {lang: _escape(v) for lang, v in old.faq_answers[key].items()},
+                "kind": "buttons", "text": {lang: _escape(v) for lang, v in (old.faq_answers.get(key) or
+                                                                             {"en": key}).items()},
                 "buttons": [{"id": f"faq:back_{section.id}", "title": text("back"), "next": f"faq_{section.id}"},
                             menu_button()]})
 

@@ -64,6 +64,9 @@ def parse_flow(document: Any) -> tuple[Flow | None, list[Problem]]:
             document = convert_legacy(document)
         except ValidationError as exc:
             return None, [Problem(tuple(error["loc"]), error["msg"]) for error in exc.errors()]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            return None, [Problem((), f"an old-shape funnel that cannot be converted: {type(exc).__name__} "
+                                      f"{str(exc)[:100]}")]
     try:
         flow = Flow.model_validate(document)
     except ValidationError as exc:
