@@ -55,7 +55,7 @@ class InstanceFields(BaseModel):
     allowed_phones: list[str] | None = Field(default=None, max_length=5000)
     blocked_phones: list[str] | None = Field(default=None, max_length=5000)
     rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
-    rate_limit_hours: float | None = Field(default=None, gt=0, le=720)
+    rate_limit_hours: float | None = Field(default=None, ge=0.01, le=720, description="the window, 36 s at least")
     owner_id: str | None = Field(default=None, pattern=PRINCIPAL_PATTERN)
 
     @field_validator("allowed_phones", "blocked_phones")
