@@ -107,7 +107,7 @@ export async function renderBot(container, context, id, initialTab) {
     const form = new Form(specs, { readOnly: !context.canWrite });
     form.fill(bot);
     const save = h("button", { type: "submit", class: "primary" }, t("Save"));
-    clear(panel, h("form", { class: "card", onsubmit: async (event) => {
+    clear(panel, h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
       event.preventDefault();
       const updated = await submitting(save, form, () => api.put(instancePath(id), form.values()));
       if (!updated) return;

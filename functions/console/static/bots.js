@@ -121,7 +121,7 @@ export async function renderAddBot(container, context) {
   nameField.wrapper.append(preview);
   for (const f of form.fields) if (f.spec.kind === "secret" && f.spec.path !== "verify_token") { f.help.hidden = true; }
   const save = h("button", { type: "submit", class: "primary" }, t("Save"));
-  const element = h("form", { class: "card", onsubmit: async (event) => {
+  const element = h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
     event.preventDefault();
     const body = form.values();
     for (const key of ["llm_model", "waba_id"]) if (body[key] === null) delete body[key];

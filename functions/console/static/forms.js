@@ -65,8 +65,10 @@ export class Form {
 
   fill(data) {
     for (const f of this.fields) {
-      const value = getPath(data, f.spec.path);
       const { kind } = f.spec;
+      // Instances answer their secrets masked under `secrets`; providers and settings beside the other fields.
+      const value = kind === "secret" ? getPath(data, `secrets.${f.spec.path}`) ?? getPath(data, f.spec.path)
+        : getPath(data, f.spec.path);
       if (kind === "checkbox") f.input.checked = Boolean(value);
       else if (kind === "secret") {
         f.input.value = "";

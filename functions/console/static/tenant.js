@@ -56,7 +56,7 @@ export async function renderKeys(container, context) {
   const listArea = h("div", { "aria-live": "polite" });
   const save = h("button", { type: "submit", class: "primary" }, t("Create"));
   clear(container, h("h1", {}, t("API keys")),
-    h("form", { class: "card", onsubmit: async (event) => {
+    h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
       event.preventDefault();
       const key = await submitting(save, form, () => api.post("/admin/api-keys", form.values()));
       if (!key) return;
@@ -114,7 +114,7 @@ export async function renderProviders(container, context) {
     const form = new Form(providerSpecs(!provider), { readOnly: !context.isAdmin });
     if (provider) form.fill(provider);
     const save = h("button", { type: "submit", class: "primary" }, t("Save"));
-    clear(editor, h("form", { class: "card", onsubmit: async (event) => {
+    clear(editor, h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
       event.preventDefault();
       const body = form.values();
       if (!provider && body.id === null) delete body.id;
@@ -180,7 +180,7 @@ export async function renderSettings(container, context) {
     return;
   }
   clear(container, h("h1", {}, t("Tenant settings")),
-    h("form", { class: "card", onsubmit: async (event) => {
+    h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
       event.preventDefault();
       const body = form.values();
       // The engines' URLs are one setting: only the given ones, none at all resets it.
