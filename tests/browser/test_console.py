@@ -356,3 +356,42 @@ def test_every_label_has_its_russian_counterpart():
     russian = set(re.findall(r'^\s*"((?:[^"\\]|\\.)*)":', (static / "i18n.js").read_text(), flags=re.M))
     assert len(used) > 100
     assert sorted(used - russian) == []
+
+
+def test_keyboard_only_sign_in_and_tabs(console):
+    page = console.open().page
+    page.keyboard.type(ADMIN_KEY)  # the key field has focus on load
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Sign out").wait_for()
+    create_bot(console, "Keyboard Bot", "106540352249009")
+    page.get_by_role("link", name="Open the bot").focus()
+    page.keyboard.press("Enter")
+    settings = page.get_by_role("tab", name="Settings")
+    expect(settings).to_have_attribute("aria-selected", "true")
+    settings.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="AI")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="AI")).to_be_focused()
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("End")
+    expect(page.get_by_role("tab", name="Status")).to_have_attribute("aria-selected", "true")
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.id)""")
+    assert unlabelled == []
+
+
+def test_a_long_list_loads_with_more_and_shows_only_the_tenants_bots(console):
+    other = console.stack.other  # the globex tenant
+    for n in range(23):
+        response = other.admin("POST", "/admin/whatsapp/instances", {
+            "name": f"Globex {n:02d}", "phone_number_id": f"2065403522{n:05d}", "access_token": SECRETS[0],
+            "app_secret": SECRETS[1], "verify_token": "globex-verify-token"})
+        assert response.status_code == 201, response.text
+    page = console.open().sign_in(other.admin_key).page
+    expect(page.get_by_test_id("tenant")).to_have_text("globex")
+    bots = page.locator("li.bot")
+    expect(bots).to_have_count(20)
+    page.get_by_role("button", name="More").click()
+    expect(bots).to_have_count(23)
+    expect(page.get_by_role("button", name="More")).to_be_hidden()
+    expect(page.get_by_role("link", name="Support Bot")).to_have_count(0)  # the demo tenant's bots never show
