@@ -157,7 +157,10 @@ class Renderer:
         sections = []
         for section in node.sections:
             titles = self._titles([row.title for row in section.rows], 24)
-            sections.append({"title": self._optional(section.title, 24), "rows": [
+            title = self._optional(section.title, 24)
+            if title is None and self.fit and len(node.sections) > 1:
+                title = "…"  # several sections need titles: one whose variables are empty still has one
+            sections.append({"title": title, "rows": [
                 {"id": row.id, "title": title, "description": self._optional(row.description, 72)}
                 for row, title in zip(section.rows, titles, strict=True)]})
         return ListMessage.model_validate({
