@@ -234,6 +234,8 @@ class LocalPlatform:
         env["DEFAULT_VLLM_BASE_URL"] = f"{self.api_url}/_local/fake-llm"
         env["DEFAULT_VLLM_MODEL"] = "fake-llm"
         env["DEFAULT_TTS_BASE_URL"] = f"{self.api_url}/_local/fake-tts"
+        env["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.1/32"  # the fakes above, over plain http
+        env["PUBLIC_API_URL"] = self.api_url  # the webhook URLs admins are shown
         return env
 
     def _start_pollers(self, session: boto3.Session, functions: dict[str, Function]) -> None:
@@ -293,7 +295,6 @@ def _handler_class(platform: LocalPlatform) -> type[BaseHTTPRequestHandler]:
             elif platform.gateway is None:
                 status, response_headers, payload = 503, {"content-type": "application/json"}, b"{}"
             else:
-                headers.setdefault("x-forwarded-proto", "http")
                 answer = platform.gateway.request(self.command, url.path, query=url.query, headers=headers,
                                                   body=body, source_ip=self.client_address[0])
                 status, response_headers, payload = answer.status, answer.headers, answer.body
