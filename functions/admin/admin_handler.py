@@ -18,6 +18,7 @@ from admin_models import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    CallerOut,
     FunnelOut,
     InstanceCreate,
     InstanceList,
@@ -140,6 +141,12 @@ def base_url() -> str:
     """Public base URL of this API, for the webhook URLs admins paste into Meta: the configured
     one, else the API's own domain as API Gateway reports it (never a client's header)."""
     return settings().public_api_url.rstrip("/") or f"https://{app.current_event.request_context.domain_name}"
+
+
+@app.get("/admin/me", summary="The caller: tenant, principal and role of the API key", responses=_documented(CallerOut))
+def whoami() -> CallerOut:
+    who = caller()
+    return CallerOut(tenant_id=who.tenant_id, principal_id=who.principal_id or "", role=who.role or "guest")
 
 
 # ---- instances ---------------------------------------------------------------------------
