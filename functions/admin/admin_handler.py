@@ -50,6 +50,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from wabot import aws
@@ -95,22 +96,27 @@ Days = Annotated[int, Query(ge=1, le=400, description="how many days back, today
 
 
 @cache
+def settings() -> AdminSettings:
+    return AdminSettings.from_env()
+
+
+@cache
 def service() -> AdminService:
-    settings = AdminSettings.from_env()
+    settings_ = settings()
     dynamodb = aws.client("dynamodb")
-    instances = InstanceRepository(dynamodb, settings.app_table)
+    instances = InstanceRepository(dynamodb, settings_.app_table)
     return AdminService(
         instances=instances,
-        registry=InstanceRegistry(instances, settings.instance_cache_seconds),
-        secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
-        activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
-        stats=StatsRepository(dynamodb, settings.app_table),
-        purger=InstanceDataPurger(dynamodb, settings.app_table),
-        api_keys=ApiKeyRepository(dynamodb, settings.app_table),
-        funnels=FunnelRepository(dynamodb, settings.app_table),
-        conversations=ConversationStore(dynamodb, settings.app_table),
-        inbound=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
-        llm_config=LlmConfigRepository(dynamodb, settings.app_table),
+        registry=InstanceRegistry(instances, settings_.instance_cache_seconds),
+        secrets=SecretStore(settings_.ssm_prefix, aws.client("ssm"), settings_.secret_cache_seconds),
+        activity=ActivityLog(dynamodb, settings_.app_table, settings_.activity_ttl_days),
+        stats=StatsRepository(dynamodb, settings_.app_table),
+        purger=InstanceDataPurger(dynamodb, settings_.app_table),
+        api_keys=ApiKeyRepository(dynamodb, settings_.app_table),
+        funnels=FunnelRepository(dynamodb, settings_.app_table),
+        conversations=ConversationStore(dynamodb, settings_.app_table),
+        inbound=EventPublisher(aws.client("sqs"), settings_.inbound_queue_url),
+        llm_config=LlmConfigRepository(dynamodb, settings_.app_table),
     )
 
 
@@ -137,10 +143,9 @@ def caller() -> TenantContext:
 
 
 def base_url() -> str:
-    """Public base URL of this API, for the webhook URLs admins paste into Meta."""
-    event = app.current_event
-    scheme = event.headers.get("x-forwarded-proto", "https")
-    return f"{scheme}://{event.request_context.domain_name}"
+    """Public base URL of this API, for the webhook URLs admins paste into Meta: the configured
+    one, else the API's own domain as API Gateway reports it (never a client's header)."""
+    return settings().public_api_url.rstrip("/") or f"https://{app.current_event.request_context.domain_name}"
 
 
 @app.get("/admin/me", summary="The caller: tenant, principal and role of the API key", responses=_documented(CallerOut))
@@ -428,6 +433,18 @@ def _request_invalid(exc: RequestValidationError) -> Response:
                "msg": str(error.get("msg") or error.get("type") or "invalid")} for error in exc.errors()]
     return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
                     body={"statusCode": 422, "detail": detail})
+
+
+@app.exception_handler(ClientError)
+def _storage_refused(exc: ClientError) -> Response:
+    """DynamoDB's ValidationException comes from input it cannot store or look up (an item over
+    400 KB, a key too long): the client's to fix, so 422; any other AWS error stays a 5xx."""
+    if exc.response.get("Error", {}).get("Code") != "ValidationException":
+        raise exc
+    logger.warning("storage refused the input", extra={"operation": exc.operation_name})
+    return Response(status_code=422, content_type=content_types.APPLICATION_JSON, body={
+        "statusCode": 422, "detail": [{"loc": ["body"], "type": "value_error",
+                                       "msg": "the input is too large or malformed to be stored"}]})
 
 
 def _is_undecodable(event: dict) -> bool:

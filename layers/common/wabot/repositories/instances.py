@@ -10,7 +10,7 @@ from wabot import keys
 from wabot.dynamo import decode_cursor, encode_cursor, from_item, key, query_partition, to_item, to_value
 from wabot.errors import ConflictError, InstanceNotFound
 from wabot.models.instance import InstanceConfig
-from wabot.tenancy import TenantContext, require_tenant
+from wabot.tenancy import TenantContext, is_slug, require_tenant
 
 
 class InstanceIdTaken(ConflictError):
@@ -28,6 +28,13 @@ class ConcurrentModification(ConflictError):
 def _claim_item(config: InstanceConfig) -> dict[str, Any]:
     return to_item({**keys.phone_claim_key(config.phone_number_id), "tenant_id": config.tenant_id,
                     "instance_id": config.instance_id})
+
+
+def _release_claim(table: str, config: InstanceConfig) -> dict[str, Any]:
+    """Deletes the instance's number claim only if the claim is this instance's (or is gone)."""
+    return {"Delete": {"TableName": table, "Key": to_item(keys.phone_claim_key(config.phone_number_id)),
+                       "ConditionExpression": "attribute_not_exists(pk) OR (tenant_id = :t AND instance_id = :i)",
+                       "ExpressionAttributeValues": {":t": {"S": config.tenant_id}, ":i": {"S": config.instance_id}}}}
 
 
 class InstanceRepository:
@@ -74,8 +81,10 @@ class InstanceRepository:
             arguments["ExpressionAttributeValues"][":owner"] = {"S": owner_id}
         if cursor:
             start = decode_cursor(cursor)
-            # A cursor is only valid inside the caller's own tenant partition.
-            if start["pk"] != pk or not start["sk"].startswith(keys.INSTANCE_SK_PREFIX):
+            # A cursor is only valid inside the caller's own tenant partition, at a sort key this
+            # listing could have returned: an instance item's.
+            if start["pk"] != pk or not start["sk"].startswith(keys.INSTANCE_SK_PREFIX) \
+                    or not is_slug(start["sk"].removeprefix(keys.INSTANCE_SK_PREFIX)):
                 raise ValueError("invalid cursor")
             arguments["ExclusiveStartKey"] = key(start["pk"], start["sk"])
         page = self._dynamodb.query(**arguments)
@@ -115,7 +124,7 @@ class InstanceRepository:
         errors: list[Exception] = [ConcurrentModification(old.instance_id)]
         if new.phone_number_id != old.phone_number_id:
             operations += [
-                {"Delete": {"TableName": self._table, "Key": to_item(keys.phone_claim_key(old.phone_number_id))}},
+                _release_claim(self._table, old),
                 {"Put": {"TableName": self._table, "Item": _claim_item(new),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
             ]
@@ -128,11 +137,7 @@ class InstanceRepository:
             [
                 {"Delete": {"TableName": self._table, "Key": to_item(item_key),
                             "ConditionExpression": "attribute_exists(pk)"}},
-                {"Delete": {"TableName": self._table, "Key": to_item(keys.phone_claim_key(config.phone_number_id)),
-                            "ConditionExpression": "attribute_not_exists(pk) OR "
-                                                   "(tenant_id = :t AND instance_id = :i)",
-                            "ExpressionAttributeValues": {":t": {"S": config.tenant_id},
-                                                          ":i": {"S": config.instance_id}}}},
+                _release_claim(self._table, config),
             ],
             [InstanceNotFound(config.instance_id), ConcurrentModification(config.instance_id)],
         )
