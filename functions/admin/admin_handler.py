@@ -59,6 +59,7 @@ from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import AdminSettings
 from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import TenantCredentials
 
 logger = Logger(service="admin")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -91,20 +92,22 @@ Days = Annotated[int, Query(ge=1, le=400, description="how many days back, today
 @cache
 def service() -> AdminService:
     settings = AdminSettings.from_env()
-    dynamodb = aws.client("dynamodb")
-    instances = InstanceRepository(dynamodb, settings.app_table)
+    # The caller's tenant's data, secrets and API keys with that tenant's credentials; the
+    # function's own role writes only the platform's phone-number claims.
+    tenants = TenantCredentials(settings.admin_tenant_role_arn)
+    instances = InstanceRepository(tenants, settings.app_table, claims=aws.client("dynamodb"))
     return AdminService(
         instances=instances,
         registry=InstanceRegistry(instances, settings.instance_cache_seconds),
-        secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
-        activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
-        stats=StatsRepository(dynamodb, settings.app_table),
-        purger=InstanceDataPurger(dynamodb, settings.app_table),
-        api_keys=ApiKeyRepository(dynamodb, settings.app_table),
-        funnels=FunnelRepository(dynamodb, settings.app_table),
-        conversations=ConversationStore(dynamodb, settings.app_table),
+        secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
+        activity=ActivityLog(tenants, settings.app_table, settings.activity_ttl_days),
+        stats=StatsRepository(tenants, settings.app_table),
+        purger=InstanceDataPurger(tenants, settings.app_table),
+        api_keys=ApiKeyRepository(tenants, settings.api_key_table),
+        funnels=FunnelRepository(tenants, settings.app_table),
+        conversations=ConversationStore(tenants, settings.app_table),
         inbound=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
-        llm_config=LlmConfigRepository(dynamodb, settings.app_table),
+        llm_config=LlmConfigRepository(tenants, settings.app_table),
     )
 
 

@@ -42,8 +42,8 @@ class World:
 @pytest.fixture
 def world(gateway, stack) -> World:
     table = stack.refs["AppTable"]
-    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", table))
-    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", table))
+    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", table, stack.refs["ApiKeyTable"]))
+    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", table, stack.refs["ApiKeyTable"]))
 
     def key(role: str, principal: str) -> str:
         response = admin.post("/admin/api-keys", {"role": role, "principal_id": principal})
@@ -526,13 +526,13 @@ def test_openapi_needs_a_key_too(world):
 
 
 def test_create_tenant_script(stack, capsys):
-    assert cli.main(["initech", "--table", stack.refs["AppTable"]]) == 0
+    assert cli.main(["initech", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 0
     out, err = capsys.readouterr()
     key = out.strip()
     assert key.startswith("wab.initech.") and "\n" not in key  # stdout: the key and nothing else
     logged = [json.loads(line) for line in err.splitlines()]
     assert logged[-1]["tenant_id"] == "initech" and key not in err and key.rsplit(".", 1)[1] not in err
-    assert cli.main(["initech", "--table", stack.refs["AppTable"]]) == 1
+    assert cli.main(["initech", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 1
     assert json.loads(capsys.readouterr().err.splitlines()[-1])["message"] == "tenant already exists"
-    assert cli.main(["Bad Name", "--table", stack.refs["AppTable"]]) == 2
+    assert cli.main(["Bad Name", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 2
     assert capsys.readouterr().out == ""

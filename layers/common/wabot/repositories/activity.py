@@ -11,6 +11,7 @@ from wabot import keys
 from wabot.dynamo import from_item, to_item
 from wabot.models.activity import ActivityEntry, ActivityKind
 from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import client_for
 
 
 def _utcnow() -> datetime:
@@ -25,7 +26,7 @@ class ActivityLog:
         ttl_days: int = 14,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
         self._ttl = timedelta(days=ttl_days)
         self._clock = clock
@@ -48,12 +49,12 @@ class ActivityLog:
             "expires_at": int((entry.at + self._ttl).timestamp()),
             **entry.model_dump(mode="json"),
         }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        self._db(tenant).put_item(TableName=self._table, Item=to_item(item))
         return entry
 
     def recent(self, tenant: TenantContext, instance_id: str, limit: int = 100) -> list[ActivityEntry]:
         now_epoch = int(self._clock().timestamp())
-        response = self._dynamodb.query(
+        response = self._db(tenant).query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             # DynamoDB deletes expired items lazily (up to ~48 h): hide them ourselves.
