@@ -536,3 +536,26 @@ def test_create_tenant_script(stack, capsys):
     assert json.loads(capsys.readouterr().err.splitlines()[-1])["message"] == "tenant already exists"
     assert cli.main(["Bad Name", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_move_api_keys_script_upgrades_the_old_layout(stack, capsys):
+    from scripts import move_api_keys
+    from wabot.repositories.apikeys import ApiKeyRepository
+    from wabot.tenancy import TenantContext
+
+    dynamodb, table, key_table = aws.client("dynamodb"), stack.refs["AppTable"], stack.refs["ApiKeyTable"]
+    old_layout = ApiKeyRepository(dynamodb, table)  # before API keys had their own table
+    _, key = old_layout.create(TenantContext("initech"), "admin", "root")
+    revoked, _ = old_layout.create(TenantContext("initech"), "user", "bob")
+    old_layout.revoke(TenantContext("initech"), revoked.key_id)
+    _, other = old_layout.create(TenantContext("globex"), "admin", "root")
+    arguments = ["initech", "--table", table, "--api-key-table", key_table]
+    assert move_api_keys.main(arguments) == 0
+    moved = ApiKeyRepository(dynamodb, key_table)
+    assert moved.authenticate(key).tenant_id == "initech"
+    assert [r.revoked_at is not None for r in moved.list(TenantContext("initech"))].count(True) == 1
+    assert old_layout.list(TenantContext("initech")) == []
+    assert moved.authenticate(other) is None and old_layout.authenticate(other) is not None  # not named: kept
+    assert move_api_keys.main(arguments) == 0
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["moved"] for line in logged] == [2, 0] and key not in json.dumps(logged)
