@@ -16,7 +16,7 @@ PY312_DIR := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'imp
 export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test lint run demo bench sam-build lock clean
+.PHONY: venv test lint run demo bench sam-build lock clean browser screenshots
 
 venv: $(STAMP)
 
@@ -30,8 +30,16 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
+
+# The admin console's browser tests use the system's Chromium; installed here when missing.
+browser:
+	@scripts/ensure_chromium.sh
+
+# PNGs of the console's main screens (docs/screenshots/, shown in the README), from the browser tests.
+screenshots: venv browser
+	SCREENSHOTS=1 $(BIN)/pytest tests/browser -q
 
 # The whole platform locally (moto, the template's routes and pollers, a fake Graph API).
 run: venv

@@ -44,6 +44,8 @@ def run() -> int:
     print(f"""
 WhatsApp bot platform, local stack
   API:           {api}
+  console:       {api}/console/   (sign in with the demo admin key; print it with:
+                 python3 -c 'import json; print(json.load(open("{state}"))["tenant_keys"]["demo"])')
   AWS (moto):    http://127.0.0.1:{platform.aws_port}
   outbox:        {api}/_local/outbox   (what the bot sent to the fake Graph API)
   health:        {api}/_local/health

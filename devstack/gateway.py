@@ -101,7 +101,8 @@ class Route:
                 regex += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
             else:
                 regex += re.escape(part)
-        self.pattern = re.compile(f"^{regex}$")
+        # API Gateway matches a path with or without a trailing slash to the same route.
+        self.pattern = re.compile(f"^{regex}/?$")
 
     @property
     def specificity(self) -> tuple[int, int]:

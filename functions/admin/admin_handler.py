@@ -18,6 +18,7 @@ from admin_models import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    CallerOut,
     FunnelOut,
     InstanceCreate,
     InstanceList,
@@ -138,6 +139,12 @@ def base_url() -> str:
     event = app.current_event
     scheme = event.headers.get("x-forwarded-proto", "https")
     return f"{scheme}://{event.request_context.domain_name}"
+
+
+@app.get("/admin/me", summary="The caller: tenant, principal and role of the API key", responses=_documented(CallerOut))
+def whoami() -> CallerOut:
+    who = caller()
+    return CallerOut(tenant_id=who.tenant_id, principal_id=who.principal_id or "", role=who.role or "guest")
 
 
 # ---- instances ---------------------------------------------------------------------------

@@ -169,6 +169,14 @@ class StatsReset(BaseModel):
     cleared_days: int
 
 
+class CallerOut(BaseModel):
+    """Who the API key belongs to: the console's header shows it and hides what the role may not do."""
+
+    tenant_id: str
+    principal_id: str
+    role: Role
+
+
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

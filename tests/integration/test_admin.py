@@ -514,7 +514,7 @@ def test_openapi_document_is_valid_and_covers_every_route(world):
         ("GET", f"{BASE}/{{instance_id}}/status"), ("GET", f"{BASE}/{{instance_id}}/logs"),
         ("GET", f"{BASE}/{{instance_id}}/stats"), ("DELETE", f"{BASE}/{{instance_id}}/stats"),
         ("GET", "/admin/whatsapp/stats"), ("GET", "/admin/api-keys"), ("POST", "/admin/api-keys"),
-        ("DELETE", "/admin/api-keys/{key_id}"),
+        ("DELETE", "/admin/api-keys/{key_id}"), ("GET", "/admin/me"),
     }
     assert documented == expected_routes
     assert "InstanceCreate" in document["components"]["schemas"]

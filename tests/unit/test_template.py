@@ -25,6 +25,7 @@ SETTINGS_MODELS = {
     "LlmFunction": LlmSettings,
     "AdminFunction": AdminSettings,
     "AdminAuthorizerFunction": AuthorizerSettings,
+    "ConsoleFunction": None,  # static files only: it reads no environment and touches no AWS service
 }
 
 
@@ -111,6 +112,8 @@ def test_function_code_and_handlers_exist():
 @pytest.mark.parametrize("logical_id", sorted(SETTINGS_MODELS))
 def test_every_required_setting_is_set(logical_id):
     assert set(SETTINGS_MODELS) == set(FUNCTIONS), "every function needs its settings model listed here"
+    if SETTINGS_MODELS[logical_id] is None:
+        return
     refs = {name: f"<{name}>" for name in RESOURCES}
     refs.update({"AWS::StackName": "stack", "AWS::Region": "eu-west-1", "AWS::AccountId": ACCOUNT_ID,
                  "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"})
@@ -206,3 +209,11 @@ def test_only_the_llm_function_carries_the_voice_layer():
     for logical_id, function in FUNCTIONS.items():
         layers = prop(function, "Layers")
         assert ({"Ref": "VoiceLayer"} in layers) == (logical_id == "LlmFunction"), logical_id
+
+
+def test_console_is_served_on_the_api_origin_without_aws_permissions():
+    console = FUNCTIONS["ConsoleFunction"]["Properties"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in console["Events"].values()}
+    assert routes == {("GET", "/"), ("GET", "/console"), ("GET", "/console/{proxy+}")}
+    assert all("Auth" not in e["Properties"] for e in console["Events"].values())  # the page itself is public
+    assert "Policies" not in console

@@ -1,0 +1,306 @@
+// A bot's page: tabs (WAI-ARIA tabs pattern) for its settings, funnel, logs, stats and status.
+import { api, instancePath } from "./api.js";
+import { renderStatsChart } from "./chart.js";
+import { confirmDialog } from "./dialog.js";
+import { clear, formatTime, h, notice } from "./dom.js";
+import { describeError, Form, submitting } from "./forms.js";
+import { t } from "./i18n.js";
+
+export function backendOptions(providers) {
+  return [["vllm", "vllm"], ["gemini", "gemini"], ...providers.map((p) => [p.backend, `${p.backend} (${p.name})`])];
+}
+
+export function aiFields(backends) {
+  return [
+    { path: "llm_backend", label: t("LLM Backend"), kind: "select", options: backends },
+    { path: "llm_model", label: t("Model"), kind: "text" },
+    { path: "system_prompt", label: t("System Prompt"), kind: "textarea", rows: 8, emptyAs: "" },
+    { path: "llm_params.temperature", label: t("Temperature"), kind: "number", step: "0.1", min: 0, max: 2 },
+    { path: "llm_params.max_tokens", label: t("Max Tokens"), kind: "number", step: "1", min: 1 },
+    { path: "llm_params.top_p", label: t("Top P"), kind: "number", step: "0.05", min: 0, max: 1 },
+    { path: "llm_history_turns", label: t("History Turns"), kind: "number", step: "1", min: 0, max: 50 },
+    { path: "llm_fallback_message", label: t("Fallback Message"), kind: "textarea", rows: 2 },
+  ];
+}
+
+const SETTINGS_TABS = {
+  settings: () => [
+    { path: "name", label: t("Name"), kind: "text", emptyAs: "" },
+    { path: "phone_number_id", label: t("Phone Number ID"), kind: "text", inputmode: "numeric", emptyAs: "" },
+    { path: "waba_id", label: t("WABA ID"), kind: "text", inputmode: "numeric" },
+    { path: "access_token", label: t("Access Token"), kind: "secret" },
+    { path: "verify_token", label: t("Verify Token"), kind: "secret" },
+    { path: "app_secret", label: t("App Secret"), kind: "secret" },
+    { path: "enabled", label: t("Enabled"), kind: "checkbox" },
+    { path: "webhook_url", label: t("Webhook URL"), kind: "readonly" },
+  ],
+  tts: () => [
+    { path: "tts_enabled", label: t("TTS Enabled"), kind: "checkbox" },
+    { path: "tts_engine", label: t("Engine"), kind: "select",
+      options: [["", t("Default")], ["xtts", "xtts"], ["piper", "piper"], ["openvoice", "openvoice"]] },
+    { path: "tts_voice", label: t("Voice"), kind: "text" },
+    { path: "tts_preset", label: t("Preset"), kind: "text" },
+  ],
+  access: () => [
+    { path: "allowed_phones", label: t("Allowed Phones"), kind: "lines", rows: 6,
+      help: t("One phone number or user id per line. An empty list lets everyone in.") },
+    { path: "blocked_phones", label: t("Blocked Phones"), kind: "lines", rows: 6, help: t("One phone number or user id per line.") },
+  ],
+  rate: () => [
+    { path: "rate_limit_count", label: t("Rate Limit Count"), kind: "number", step: "1", min: 0,
+      help: t("Free-text questions to the AI per user in this many hours.") },
+    { path: "rate_limit_hours", label: t("Rate Limit Hours"), kind: "number", step: "0.5", min: 0 },
+  ],
+};
+
+const TABS = [
+  ["settings", "Settings"], ["ai", "AI"], ["tts", "TTS"], ["access", "Access"], ["rate", "Rate limiting"],
+  ["funnel", "Funnel"], ["logs", "Logs"], ["stats", "Stats"], ["status", "Status"],
+];
+
+export async function renderBot(container, context, id, initialTab) {
+  clear(container, h("p", { class: "loading" }, t("Loading…")));
+  let bot;
+  let providers;
+  try {
+    [bot, providers] = await Promise.all([api.get(instancePath(id)), api.get("/admin/llm/providers")]);
+  } catch (error) {
+    clear(container, notice("error", describeError(error)));
+    return;
+  }
+  const title = h("h1", {}, bot.name);
+  const tablist = h("div", { role: "tablist", "aria-label": t("Bot navigation"), class: "tabs" });
+  const panel = h("div", { role: "tabpanel", class: "tabpanel", tabindex: "0" });
+  const tabs = TABS.map(([key, label]) => h("button", {
+    type: "button", role: "tab", id: `tab-${key}`, "aria-controls": "bot-tabpanel", dataset: { tab: key },
+    onclick: () => select(key, true), onkeydown: onTabKey,
+  }, t(label)));
+  panel.id = "bot-tabpanel";
+  tablist.append(...tabs);
+  const readOnlyNote = context.canWrite ? null : notice("info", t("Read-only: your role can view but not change."));
+  clear(container, title, readOnlyNote, tablist, panel);
+
+  function onTabKey(event) {
+    const index = tabs.indexOf(event.currentTarget);
+    const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
+    next.focus();
+    select(next.dataset.tab, true);
+  }
+
+  function select(key, fromUser) {
+    if (!TABS.some(([name]) => name === key)) key = "settings";
+    for (const tab of tabs) {
+      const selected = tab.dataset.tab === key;
+      tab.setAttribute("aria-selected", selected ? "true" : "false");
+      tab.tabIndex = selected ? 0 : -1;
+    }
+    panel.setAttribute("aria-labelledby", `tab-${key}`);
+    if (fromUser) history.replaceState(null, "", `#/bots/${encodeURIComponent(id)}/${key}`);
+    const renderers = { ai: aiTab, funnel: funnelTab, logs: logsTab, stats: statsTab, status: statusTab };
+    (renderers[key] || settingsTab)(key);
+  }
+
+  function formTab(specs) {
+    const form = new Form(specs, { readOnly: !context.canWrite });
+    form.fill(bot);
+    const save = h("button", { type: "submit", class: "primary" }, t("Save"));
+    clear(panel, h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
+      event.preventDefault();
+      const updated = await submitting(save, form, () => api.put(instancePath(id), form.values()));
+      if (!updated) return;
+      bot = updated;
+      title.textContent = bot.name;
+      form.fill(bot);
+      form.showSuccess(t("Saved."));
+      context.refreshList();
+    } }, form.elements, form.status, context.canWrite ? save : null));
+  }
+
+  function settingsTab(key) {
+    formTab(SETTINGS_TABS[key] ? SETTINGS_TABS[key]() : SETTINGS_TABS.settings());
+  }
+
+  function aiTab() {
+    formTab(aiFields(backendOptions(providers.items)));
+  }
+
+  async function funnelTab() {
+    clear(panel, h("p", { class: "loading" }, t("Loading…")));
+    let funnel;
+    try {
+      funnel = await api.get(instancePath(id, "/funnel"));
+    } catch (error) {
+      clear(panel, notice("error", describeError(error)));
+      return;
+    }
+    const editor = h("textarea", { id: "funnel-json", class: "code", rows: 28, spellcheck: "false",
+      "aria-describedby": "funnel-kind funnel-problems", disabled: !context.canWrite || null });
+    editor.value = JSON.stringify(funnel.definition, null, 2);
+    const kind = h("p", { id: "funnel-kind", class: "help" }, funnel.custom ? t("Custom funnel") : t("Default funnel"));
+    const problems = h("div", { id: "funnel-problems", "aria-live": "polite" });
+    const save = h("button", { type: "button", class: "primary", onclick: async () => {
+      let document_;
+      try {
+        document_ = JSON.parse(editor.value);
+      } catch (error) {
+        problems.replaceChildren(notice("error", t("The text is not valid JSON: {error}", { error: error.message })));
+        editor.focus();
+        return;
+      }
+      try {
+        const saved = await api.put(instancePath(id, "/funnel"), document_);
+        kind.textContent = saved.custom ? t("Custom funnel") : t("Default funnel");
+        editor.value = JSON.stringify(saved.definition, null, 2);
+        problems.replaceChildren(notice("success", t("Saved.")));
+      } catch (error) {
+        showFunnelProblems(problems, error);
+      }
+    } }, t("Save"));
+    const format = h("button", { type: "button", onclick: () => {
+      try {
+        editor.value = JSON.stringify(JSON.parse(editor.value), null, 2);
+      } catch (error) {
+        problems.replaceChildren(notice("error", t("The text is not valid JSON: {error}", { error: error.message })));
+      }
+    } }, t("Format"));
+    const reset = h("button", { type: "button", class: "danger", onclick: async () => {
+      if (!(await confirmDialog(t("Reset to default"), t("Reset the funnel to the platform's default?"), t("Reset to default")))) return;
+      try {
+        const fresh = await api.del(instancePath(id, "/funnel"));
+        editor.value = JSON.stringify(fresh.definition, null, 2);
+        kind.textContent = t("Default funnel");
+        problems.replaceChildren(notice("success", t("Funnel reset to the default.")));
+      } catch (error) {
+        problems.replaceChildren(notice("error", describeError(error)));
+      }
+    } }, t("Reset to default"));
+    clear(panel, h("div", { class: "card" },
+      h("label", { for: "funnel-json" }, t("Funnel JSON")), kind, editor, problems,
+      context.canWrite ? h("div", { class: "button-row" }, save, format, reset) : null));
+  }
+
+  async function logsTab() {
+    const body = h("div", { "aria-live": "polite" });
+    const refresh = h("button", { type: "button", onclick: load }, t("Refresh"));
+    clear(panel, h("div", { class: "card" }, h("div", { class: "button-row" }, refresh), body));
+    async function load() {
+      try {
+        const logs = await api.get(instancePath(id, "/logs?limit=100"));
+        clear(body, logs.items.length ? h("table", { class: "data" },
+          h("thead", {}, h("tr", {}, [t("Time"), t("Kind"), t("Summary"), t("Actor")].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, logs.items.map((entry) => h("tr", {},
+            h("td", {}, formatTime(entry.at)), h("td", {}, entry.kind), h("td", {}, entry.summary), h("td", {}, entry.actor || "—")))))
+          : h("p", {}, t("No entries.")));
+      } catch (error) {
+        clear(body, notice("error", describeError(error)));
+      }
+    }
+    await load();
+  }
+
+  async function statsTab() {
+    const period = h("select", { id: "stats-period", onchange: load },
+      h("option", { value: "7" }, t("Last 7 days")), h("option", { value: "30" }, t("Last 30 days")));
+    const body = h("div", { "aria-live": "polite" });
+    const status = h("div", { "aria-live": "polite" });
+    const reset = h("button", { type: "button", class: "danger", onclick: async () => {
+      if (!(await confirmDialog(t("Reset stats"), t("Reset all counters of this bot?"), t("Reset stats")))) return;
+      try {
+        await api.del(instancePath(id, "/stats"));
+        status.replaceChildren(notice("success", t("Stats reset.")));
+        await load();
+      } catch (error) {
+        status.replaceChildren(notice("error", describeError(error)));
+      }
+    } }, t("Reset stats"));
+    clear(panel, h("div", { class: "card" },
+      h("div", { class: "button-row" }, h("label", { for: "stats-period" }, t("Period")), period,
+        h("button", { type: "button", onclick: () => load() }, t("Refresh")), context.canWrite ? reset : null),
+      status, body));
+    async function load() {
+      try {
+        const stats = await api.get(instancePath(id, `/stats?days=${period.value}`));
+        clear(body, statsView(stats, Number(period.value)));
+      } catch (error) {
+        clear(body, notice("error", describeError(error)));
+      }
+    }
+    await load();
+  }
+
+  async function statusTab() {
+    clear(panel, h("p", { class: "loading" }, t("Loading…")));
+    try {
+      const s = await api.get(instancePath(id, "/status"));
+      const error = s.last_error ? `${s.last_error.code ?? ""} ${s.last_error.message ?? ""} (${formatTime(s.last_error.at)})` : t("None");
+      const secrets = Object.entries(s.secrets_configured).map(([name, set]) => `${name}: ${set ? t("yes") : t("no")}`).join(", ");
+      const today = Object.entries(s.today).map(([name, value]) => `${name} ${value}`).join(", ") || "—";
+      const rows = [
+        [t("Running"), s.running ? t("yes") : t("no")], [t("Enabled"), s.enabled ? t("yes") : t("no")],
+        [t("Config version"), s.config_version], [t("Last inbound"), formatTime(s.last_inbound_at)],
+        [t("Last outbound"), formatTime(s.last_outbound_at)], [t("Last error"), error],
+        [t("Secrets set"), secrets], [t("Today"), today],
+      ];
+      clear(panel, h("div", { class: "card" }, h("dl", { class: "status-list" },
+        rows.map(([name, value]) => h("div", {}, h("dt", {}, name), h("dd", {}, String(value)))))));
+    } catch (error) {
+      clear(panel, notice("error", describeError(error)));
+    }
+  }
+
+  // The list's lifecycle buttons change this bot too: keep the open page current.
+  const onChanged = async (event) => {
+    if (!container.isConnected) {
+      document.removeEventListener("bot-changed", onChanged);
+      return;
+    }
+    if (event.detail.id !== id) return;
+    bot = await api.get(instancePath(id)).catch(() => bot);
+    const current = tabs.find((tab) => tab.getAttribute("aria-selected") === "true");
+    if (current && current.dataset.tab === "status") select("status", false);
+  };
+  document.addEventListener("bot-changed", onChanged);
+  select(initialTab, false);
+}
+
+function showFunnelProblems(target, error) {
+  if (error.status !== 422) {
+    target.replaceChildren(notice("error", describeError(error)));
+    return;
+  }
+  target.replaceChildren(notice("error", t("Please correct the marked fields.")),
+    h("h3", {}, t("Problems")),
+    h("ul", { class: "problems" }, error.fieldErrors.map(({ path, msg }) => h("li", {}, h("code", {}, path || "funnel"), ` — ${msg}`))));
+}
+
+export const COUNTER_COLUMNS = [
+  ["inbound", "Messages in"], ["outbound", "Messages out"], ["unique_users", "Unique users"],
+  ["llm_calls", "LLM calls"], ["voice_replies", "Voice replies"], ["errors", "Errors"],
+];
+
+// Every day of the period, oldest first, days without traffic as zeros.
+function filledDays(stats, days) {
+  const byDate = new Map(stats.days.map((day) => [day.date, day.counters]));
+  const result = [];
+  const today = new Date();
+  for (let back = days - 1; back >= 0; back -= 1) {
+    const date = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - back)).toISOString().slice(0, 10);
+    result.push({ date, counters: byDate.get(date) || {} });
+  }
+  return result;
+}
+
+export function statsView(stats, days) {
+  const rows = filledDays(stats, days);
+  return h("div", {},
+    renderStatsChart(rows, [["inbound", t("Messages in")], ["outbound", t("Messages out")]], t("Messages per day")),
+    h("table", { class: "data stats-table" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("Date")), COUNTER_COLUMNS.map(([, label]) => h("th", { scope: "col" }, t(label))))),
+      h("tbody", {}, rows.slice().reverse().map((row) => h("tr", {}, h("th", { scope: "row" }, row.date),
+        COUNTER_COLUMNS.map(([name]) => h("td", {}, String(row.counters[name] || 0)))))),
+      h("tfoot", {}, h("tr", {}, h("th", { scope: "row" }, t("Total")),
+        COUNTER_COLUMNS.map(([name]) => h("td", {}, String(stats.totals[name] || 0)))))));
+}
