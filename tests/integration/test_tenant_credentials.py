@@ -19,6 +19,7 @@ from tests.aws_calls import SignatureRecorder, SignedRequest
 from tests.integration.admin_client import AdminClient
 from tests.integration.conftest import SeededInstance, drain
 from tests.integration.funnel_harness import message_event
+from tests.unit.test_iam import string_like
 from wabot import aws
 from wabot.models.events import InboundEvent
 
@@ -30,6 +31,32 @@ def signatures(stack) -> SignatureRecorder:
     recorder = SignatureRecorder()
     recorder.install(aws._session())
     return recorder
+
+
+def allowed_by_tenant_role(stack, role_suffix: str, tenant_id: str, request: SignedRequest) -> bool:
+    """Whether the template's tenant role (its statements resolved for this stack, the session
+    tag set to `tenant_id`) grants this request's action on its table or parameters: what IAM
+    would decide, which moto does not."""
+    role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole"}[role_suffix]
+    policies = stack.resolver.resolve(stack.template["Resources"][role_id]["Properties"]["Policies"])
+    action = f"{request.service}:{request.operation}"
+    for statement in (s for policy in policies for s in policy["PolicyDocument"]["Statement"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        resources = [r.replace("${aws:PrincipalTag/tenant}", tenant_id) for r in resources]
+        if action not in actions:
+            continue
+        if request.service == "dynamodb":
+            table_arn = stack.attributes[(next(k for k, v in stack.refs.items() if v == request.table), "Arn")]
+            patterns = [p.replace("${aws:PrincipalTag/tenant}", tenant_id)
+                        for p in statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]]
+            if table_arn in resources and all(any(string_like(p, v) for p in patterns) for v in request.touched):
+                return True
+        elif request.service == "ssm":
+            arn = "arn:aws:ssm:eu-west-1:123456789012:parameter"
+            if all(any(string_like(r, arn + name) for r in resources) for name in request.touched):
+                return True
+    return False
 
 
 def _role_of(recorder: SignatureRecorder, key: str) -> str | None:
@@ -51,6 +78,8 @@ def assert_only_acme_with_acme_credentials(recorder: SignatureRecorder, stack, r
             assert tenant == "acme", described
             assert _role_of(recorder, request.access_key) == f"wabot-test-tenant-{role_suffix}", described
             assert request.touched and all(_is_tenant("acme", value) for value in request.touched), described
+            assert allowed_by_tenant_role(stack, role_suffix, "acme", request), f"IAM would refuse {described}"
+            assert not allowed_by_tenant_role(stack, role_suffix, "globex", request), described
         elif request.service == "ssm":
             raise AssertionError(f"a secret read with a function's own credentials: {described}")
         elif request.service == "dynamodb":
@@ -77,12 +106,21 @@ def test_webhook_then_funnel_touch_acme_only_with_acme_credentials(signatures, t
     response = gateway.request("POST", f"/webhook/acme/{acme.instance_id}", body=raw, headers={
         "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, acme.app_secret)})
     assert response.status == 200
+    rejected = gateway.request("POST", f"/webhook/acme/{acme.instance_id}", body=raw, headers={
+        "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, "not-the-secret")})
+    assert rejected.status == 401  # recorded in acme's activity log, with acme's credentials
+    handshake = gateway.request("GET", f"/webhook/acme/{acme.instance_id}", query=(
+        f"hub.mode=subscribe&hub.verify_token={acme.verify_token}&hub.challenge=42"))
+    assert handshake.status == 200
     assert_only_acme_with_acme_credentials(signatures, stack, "webhook")
+    writes = [r for r in signatures.requests if r.service == "dynamodb" and r.operation != "GetItem"]
+    assert writes and all(signatures.tenant_of_key.get(r.access_key) == "acme" for r in writes)
     # What the webhook needed: acme's instance config and app secret, with acme's credentials.
     config_reads = _touching(signatures.requests, "dynamodb", "GetItem")
     assert config_reads and all(signatures.tenant_of_key.get(r.access_key) == "acme" for r in config_reads)
-    assert [r.touched for r in _touching(signatures.requests, "ssm", "GetParameter")] == [
-        (f"/wabot-test/acme/instances/{acme.instance_id}/app_secret",)]
+    assert sorted(r.touched for r in _touching(signatures.requests, "ssm", "GetParameter")) == [
+        (f"/wabot-test/acme/instances/{acme.instance_id}/app_secret",),
+        (f"/wabot-test/acme/instances/{acme.instance_id}/verify_token",)]
     assert _touching(signatures.requests, "sts", "AssumeRole")
 
     (queued,) = drain(stack.refs["InboundQueue"])

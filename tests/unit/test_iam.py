@@ -223,8 +223,8 @@ def _tenant_keys(tenant_id: str) -> list[str]:
         keys.stats_pk(tenant, "bot"),
         keys.users_pk(tenant, "bot"),
         keys.user_pk(tenant, "bot", "15551234567"),
-        f"{keys.tenant_pk(tenant)}#funnel-event#0123abcd",
-        f"{keys.tenant_pk(tenant)}#llm-event#0123abcd",
+        f"{keys.idempotency_key_prefix(tenant, 'funnel-event')}#0123abcd",
+        f"{keys.idempotency_key_prefix(tenant, 'llm-event')}#0123abcd",
     ]
 
 

@@ -70,7 +70,7 @@ class FifoConsumer:
         if cached is None or cached[0] is not client:
             process = idempotent_function(
                 self._process_event, data_keyword_argument="dedup_id", config=self._idempotency,
-                key_prefix=f"{keys.tenant_pk(tenant)}#{self._key_prefix}",
+                key_prefix=keys.idempotency_key_prefix(tenant, self._key_prefix),
                 persistence_store=DynamoDBPersistenceLayer(table_name=self._idempotency_table, boto3_client=client))
             cached = self._processors[tenant.tenant_id] = (client, process)
         return cached[1](dedup_id=dedup_id, event=event)

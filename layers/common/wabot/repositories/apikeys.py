@@ -1,7 +1,8 @@
 """Admin API keys: random, shown once, stored only as a SHA-256 hash under the tenant.
 
 A key reads `wab.{tenant_id}.{key_id}.{secret}`: the tenant and key id say where its hash is
-stored (a GetItem in the tenant's own partition), the secret (192 random bits) proves it.
+stored (a GetItem in the tenant's partition of the API-key table, a table no worker's policy
+names), the secret (192 random bits) proves it.
 """
 
 from __future__ import annotations
