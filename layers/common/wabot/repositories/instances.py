@@ -134,7 +134,7 @@ class InstanceRepository:
                                ConditionExpression="tenant_id = :t AND instance_id = :i",
                                ExpressionAttributeValues=_owner_values(config))
 
-    def _write_claimed(self, tenant: TenantContext, config: InstanceConfig, write: Callable[[], None]) -> None:
+    def _write_claimed(self, config: InstanceConfig, write: Callable[[], None]) -> None:
         created = self._claim(config)
         try:
             write()
@@ -152,7 +152,7 @@ class InstanceRepository:
             except self._db(tenant).exceptions.ConditionalCheckFailedException:
                 raise InstanceIdTaken(config.instance_id) from None
 
-        self._write_claimed(tenant, config, write)
+        self._write_claimed(config, write)
 
     def replace(self, tenant: TenantContext, old: InstanceConfig, new: InstanceConfig) -> None:
         """Write `new` only if the stored config is still at `old.version`; move the number claim."""
@@ -167,7 +167,7 @@ class InstanceRepository:
         if new.phone_number_id == old.phone_number_id:
             write()
             return
-        self._write_claimed(tenant, new, write)
+        self._write_claimed(new, write)
         self._release(old)
 
     def delete(self, tenant: TenantContext, config: InstanceConfig) -> None:
