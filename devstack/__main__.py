@@ -9,6 +9,10 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devstack.local import LocalPlatform
 
 
 def _tenants_from_env() -> dict[str, str | None]:
@@ -19,23 +23,54 @@ def _tenants_from_env() -> dict[str, str | None]:
     return tenants
 
 
-def run() -> int:
-    from devstack.local import LocalPlatform, log
+class Interrupted(BaseException):
+    """A signal during start-up; BaseException so no `except Exception` on the way swallows it."""
 
-    platform = LocalPlatform(
-        aws_port=int(os.environ.get("LOCAL_AWS_PORT", "4566")),
-        api_port=int(os.environ.get("LOCAL_API_PORT", "3000")),
-        tenants=_tenants_from_env(),
-    )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    try:
-        platform.start()
-    except (OSError, ValueError) as exc:
-        log("local platform could not start", error=str(exc))
+
+def _abandon_start(platform: LocalPlatform | None, exc: BaseException) -> int:
+    """Undo a start-up that a signal or a failure cut short: 0 after a signal, 1 after a failure."""
+    if isinstance(exc, Interrupted):
+        if platform is not None:  # else nothing started (the signal came while importing)
+            from devstack.local import log
+
+            log("stopping during start-up", signal=str(exc))
+            platform.stop()
+        return 0
+    from devstack.local import PortUnavailable, log
+
+    message = str(exc) if isinstance(exc, PortUnavailable) else f"{type(exc).__name__}: {exc}"
+    log("local platform could not start", level="ERROR", error=message)
+    print(f"make run: {message}", file=sys.stderr, flush=True)
+    if platform is not None:
         platform.stop()
-        return 1
+    return 1
+
+
+def run() -> int:
+    stopped = threading.Event()
+    starting = True
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped.set()
+        if starting:
+            raise Interrupted(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    platform = None
+    try:
+        from devstack.local import LocalPlatform, log
+
+        platform = LocalPlatform(
+            aws_port=int(os.environ.get("LOCAL_AWS_PORT", "4566")),
+            api_port=int(os.environ.get("LOCAL_API_PORT", "3000")),
+            tenants=_tenants_from_env(),
+        )
+        platform.start()
+        starting = False
+    except (Interrupted, OSError, ValueError) as exc:
+        starting = False  # a second signal now only asks for what is already happening
+        return _abandon_start(platform, exc)
     api = platform.api_url
     from wabot.repositories.secrets import mask
 

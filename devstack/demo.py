@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from devstack.client import LocalClient, text_payload
+from devstack.state import read_live_state
 
 PHONE_NUMBER_ID = "106540352242922"
 APP_SECRET = "demo-app-secret"  # noqa: S105 - the local demo instance's own secret
@@ -54,11 +54,8 @@ def wait_for_replies(client: LocalClient, before: int, timeout: float = 15.0) ->
 
 
 def find_key(api: str) -> str | None:
-    port = urlsplit(api).port or 80
-    state = Path(__file__).resolve().parent.parent / ".local" / f"stack-{port}.json"
-    if state.exists():
-        return json.loads(state.read_text())["tenant_keys"].get("demo")
-    return None
+    state = read_live_state(urlsplit(api).port or 80)
+    return state["tenant_keys"].get("demo") if state else None
 
 
 def run_demo(api: str, admin_key: str | None) -> int:

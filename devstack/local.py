@@ -3,10 +3,12 @@ queue pollers, a fake Graph API, all in one process that stops cleanly."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -16,12 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack import fakes
 from devstack.fake_graph import FakeGraphApi
 from devstack.gateway import Function, HttpApiGateway, load_functions
 from devstack.provision import Stack, provision
+from devstack.state import remove_state, state_path, write_state
 from devstack.template import resources_of_type
 from wabot import aws
 from wabot.repositories.apikeys import ApiKeyRepository
@@ -29,15 +33,41 @@ from wabot.repositories.tenants import TenantRepository
 from wabot.tenancy import TenantContext
 
 REGION = "eu-west-1"
-STATE_DIR = Path(__file__).resolve().parent.parent / ".local"
 
 
-def log(message: str, **fields: Any) -> None:
+def log(message: str, level: str = "INFO", **fields: Any) -> None:
     """The runner's own lines: structured, like the functions' Powertools logs."""
-    line = {"level": "INFO", "service": "local", "message": message, **fields,
+    line = {"level": level, "service": "local", "message": message, **fields,
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%S%z")}
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
+
+
+class PortUnavailable(OSError):
+    """One of the stack's ports cannot be listened on; the message says which and what to do."""
+
+    def __init__(self, port: int, variable: str, cause: OSError, note: str = "", example: int = 0) -> None:
+        if cause.errno == errno.EADDRINUSE:
+            problem = f"port {port} is already in use by another program{note}"
+        else:
+            problem = f"cannot listen on port {port} ({cause.strerror})"
+        super().__init__(f"{problem}: stop that program or choose another port with {variable}, "
+                         f"e.g. `{variable}={example or port + 1} make run`")
+        self.errno, self.port, self.variable = cause.errno, port, variable
+
+
+def reserve_port(port: int, variable: str, note: str = "", example: int = 0) -> socket.socket:
+    """A listening socket on 127.0.0.1:`port`, taken before anything starts so a busy port fails
+    at once (and no other program can take it between the check and the server's start)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(port, variable, exc, note, example) from exc
+    return sock
 
 
 def new_api_key(tenant_id: str) -> str:
@@ -102,13 +132,29 @@ class LocalPlatform:
         self._threads: list[threading.Thread] = []
         self.stack: Stack | None = None
         self.gateway: HttpApiGateway | None = None
+        self._sockets: list[socket.socket] = []
+        self._moto: BaseWSGIServer | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._serving: dict[str, tuple[Any, threading.Thread]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Raises PortUnavailable before starting anything when a port is taken. Safe to
+        interrupt at any point (a signal handler raising): `stop` undoes whatever was started."""
+        def example(port: int) -> int:  # a suggestion that is not the other port
+            return port + 2 if port + 1 in (self.aws_port, self.api_port) else port + 1
+
+        localstack = " (LocalStack uses 4566 too)" if self.aws_port == 4566 else ""
+        self._sockets = [reserve_port(self.aws_port, "LOCAL_AWS_PORT", localstack, example(self.aws_port))]
+        self._sockets.append(reserve_port(self.api_port, "LOCAL_API_PORT", example=example(self.api_port)))
+        state_path(self.api_port).unlink(missing_ok=True)  # we hold its port: any file there is stale
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
-        self._moto.start()
+        self._moto = make_server("127.0.0.1", self.aws_port, DomainDispatcherApplication(create_backend_app),
+                                 threaded=True, request_handler=MotoRequestHandler,
+                                 fd=self._sockets[0].fileno())
+        self._serve(self._moto, "moto")
+        log("provisioning the template's tables and queues")
         os.environ.update({
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.aws_port}",
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION,
@@ -121,40 +167,57 @@ class LocalPlatform:
         os.environ.update(self.function_environment())
         functions = load_functions(self.stack.template)
         self.gateway = HttpApiGateway(self.stack.template, functions, log=lambda m: log(m))
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.api_port), _handler_class(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.api_port), _handler_class(self),
+                                           bind_and_activate=False)
+        self._server.socket.close()
+        self._server.socket = self._sockets[1]
+        self._server.server_address = self._sockets[1].getsockname()
         self._server.daemon_threads = True
-        self._spawn(threading.Thread(target=self._server.serve_forever, name="http", daemon=True))
+        self._serve(self._server, "http")
         self._start_pollers(session, functions)
+        log("creating the tenants and their admin keys")
         self._bootstrap()
         self._write_state_file()
         self.ready = True
 
     def stop(self) -> None:
+        """Stops whatever `start` got to; bounded: a few seconds at most."""
         self.ready = False
-        if self.state_file.exists():
-            self.state_file.unlink()
+        remove_state(self.api_port)
         self._stop.set()
-        if hasattr(self, "_server"):
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in self._threads:
+        self._shut_down("http")
+        serving_threads = {thread for _, thread in self._serving.values()}
+        for thread in self._threads:  # the pollers, while moto still answers their last call
+            if thread not in serving_threads:
+                thread.join(timeout=5)
+        self._shut_down("moto")
+        for sock in self._sockets:
+            sock.close()
+
+    def _shut_down(self, name: str) -> None:
+        if name not in self._serving:
+            return
+        server, thread = self._serving.pop(name)
+        if thread.is_alive():  # shutdown() waits for serve_forever, so only when it runs
+            server.shutdown()
             thread.join(timeout=5)
-        if hasattr(self, "_moto"):
-            self._moto.stop()
+        server.server_close()
 
     @property
     def state_file(self) -> Path:
-        return STATE_DIR / f"stack-{self.api_port}.json"
+        return state_path(self.api_port)
 
     def _write_state_file(self) -> None:
         """Where the running stack is, for `make demo` and operator commands (local only)."""
         assert self.stack is not None
-        STATE_DIR.mkdir(exist_ok=True)
-        self.state_file.touch(mode=0o600)
-        self.state_file.chmod(0o600)  # it holds the tenants' admin keys
-        self.state_file.write_text(json.dumps({
+        write_state(self.api_port, {
             "api_url": self.api_url, "aws_endpoint": f"http://127.0.0.1:{self.aws_port}",
-            "app_table": self.stack.refs["AppTable"], "tenant_keys": self.tenant_keys}, indent=2))
+            "app_table": self.stack.refs["AppTable"], "tenant_keys": self.tenant_keys})
+
+    def _serve(self, server: Any, name: str) -> None:
+        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        self._serving[name] = (server, thread)
+        self._spawn(thread)
 
     def _spawn(self, thread: threading.Thread) -> None:
         self._threads.append(thread)
@@ -171,6 +234,8 @@ class LocalPlatform:
         env["DEFAULT_VLLM_BASE_URL"] = f"{self.api_url}/_local/fake-llm"
         env["DEFAULT_VLLM_MODEL"] = "fake-llm"
         env["DEFAULT_TTS_BASE_URL"] = f"{self.api_url}/_local/fake-tts"
+        env["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.1/32"  # the fakes above, over plain http
+        env["PUBLIC_API_URL"] = self.api_url  # the webhook URLs admins are shown
         return env
 
     def _start_pollers(self, session: boto3.Session, functions: dict[str, Function]) -> None:
@@ -230,7 +295,6 @@ def _handler_class(platform: LocalPlatform) -> type[BaseHTTPRequestHandler]:
             elif platform.gateway is None:
                 status, response_headers, payload = 503, {"content-type": "application/json"}, b"{}"
             else:
-                headers.setdefault("x-forwarded-proto", "http")
                 answer = platform.gateway.request(self.command, url.path, query=url.query, headers=headers,
                                                   body=body, source_ip=self.client_address[0])
                 status, response_headers, payload = answer.status, answer.headers, answer.body

@@ -11,7 +11,6 @@ Secrets are written to SSM and never printed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ for extra in ("layers/common", "functions/admin", "."):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
+from devstack.state import read_live_state  # noqa: E402
 from migration.migrator import Migrator, Stores  # noqa: E402
 from wabot import aws  # noqa: E402
 from wabot.errors import TenantContextError  # noqa: E402
@@ -38,10 +38,9 @@ def target(stack: str | None, api_port: int) -> tuple[str, str]:
         outputs = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
         values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
         return values["AppTableName"], values["SsmPrefix"]
-    state_file = ROOT / ".local" / f"stack-{api_port}.json"
-    if not state_file.exists():
+    state = read_live_state(api_port)
+    if state is None:
         raise SystemExit(f"no local stack on port {api_port} (start `make run`) and no --stack given")
-    state = json.loads(state_file.read_text())
     os.environ.setdefault("AWS_ENDPOINT_URL", state["aws_endpoint"])
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
                         ("AWS_DEFAULT_REGION", "eu-west-1")):

@@ -45,6 +45,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from wabot import aws
@@ -91,24 +92,29 @@ Days = Annotated[int, Query(ge=1, le=400, description="how many days back, today
 
 
 @cache
+def settings() -> AdminSettings:
+    return AdminSettings.from_env()
+
+
+@cache
 def service() -> AdminService:
-    settings = AdminSettings.from_env()
+    settings_ = settings()
     # The caller's tenant's data, secrets and API keys with that tenant's credentials; the
     # function's own role writes only the platform's phone-number claims.
-    tenants = TenantCredentials(settings.admin_tenant_role_arn)
-    instances = InstanceRepository(tenants, settings.app_table, claims=aws.client("dynamodb"))
+    tenants = TenantCredentials(settings_.admin_tenant_role_arn)
+    instances = InstanceRepository(tenants, settings_.app_table, claims=aws.client("dynamodb"))
     return AdminService(
         instances=instances,
-        registry=InstanceRegistry(instances, settings.instance_cache_seconds),
-        secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
-        activity=ActivityLog(tenants, settings.app_table, settings.activity_ttl_days),
-        stats=StatsRepository(tenants, settings.app_table),
-        purger=InstanceDataPurger(tenants, settings.app_table),
-        api_keys=ApiKeyRepository(tenants, settings.api_key_table),
-        funnels=FunnelRepository(tenants, settings.app_table),
-        conversations=ConversationStore(tenants, settings.app_table),
-        inbound=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
-        llm_config=LlmConfigRepository(tenants, settings.app_table),
+        registry=InstanceRegistry(instances, settings_.instance_cache_seconds),
+        secrets=SecretStore(settings_.ssm_prefix, tenants, settings_.secret_cache_seconds),
+        activity=ActivityLog(tenants, settings_.app_table, settings_.activity_ttl_days),
+        stats=StatsRepository(tenants, settings_.app_table),
+        purger=InstanceDataPurger(tenants, settings_.app_table),
+        api_keys=ApiKeyRepository(tenants, settings_.api_key_table),
+        funnels=FunnelRepository(tenants, settings_.app_table),
+        conversations=ConversationStore(tenants, settings_.app_table),
+        inbound=EventPublisher(aws.client("sqs"), settings_.inbound_queue_url),
+        llm_config=LlmConfigRepository(tenants, settings_.app_table),
     )
 
 
@@ -135,10 +141,9 @@ def caller() -> TenantContext:
 
 
 def base_url() -> str:
-    """Public base URL of this API, for the webhook URLs admins paste into Meta."""
-    event = app.current_event
-    scheme = event.headers.get("x-forwarded-proto", "https")
-    return f"{scheme}://{event.request_context.domain_name}"
+    """Public base URL of this API, for the webhook URLs admins paste into Meta: the configured
+    one, else the API's own domain as API Gateway reports it (never a client's header)."""
+    return settings().public_api_url.rstrip("/") or f"https://{app.current_event.request_context.domain_name}"
 
 
 @app.get("/admin/me", summary="The caller: tenant, principal and role of the API key", responses=_documented(CallerOut))
@@ -384,6 +389,18 @@ def _request_invalid(exc: RequestValidationError) -> Response:
                "msg": str(error.get("msg") or error.get("type") or "invalid")} for error in exc.errors()]
     return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
                     body={"statusCode": 422, "detail": detail})
+
+
+@app.exception_handler(ClientError)
+def _storage_refused(exc: ClientError) -> Response:
+    """DynamoDB's ValidationException comes from input it cannot store or look up (an item over
+    400 KB, a key too long): the client's to fix, so 422; any other AWS error stays a 5xx."""
+    if exc.response.get("Error", {}).get("Code") != "ValidationException":
+        raise exc
+    logger.warning("storage refused the input", extra={"operation": exc.operation_name})
+    return Response(status_code=422, content_type=content_types.APPLICATION_JSON, body={
+        "statusCode": 422, "detail": [{"loc": ["body"], "type": "value_error",
+                                       "msg": "the input is too large or malformed to be stored"}]})
 
 
 def _is_undecodable(event: dict) -> bool:

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from wabot.funnel.definition import FunnelDefinition
 from wabot.identity import normalize_user_ref
 from wabot.models.activity import ActivityEntry
 from wabot.models.instance import LlmParams
 from wabot.models.principal import PRINCIPAL_PATTERN, Role
+from wabot.net import base_url_problem
 from wabot.repositories.llm_config import ProviderKind, TenantSettings
 from wabot.tenancy import SLUG_PATTERN
 
 LLM_BACKEND_PATTERN = r"^(vllm|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
-PHONE_NUMBER_ID_PATTERN = r"^\d{5,32}$"
+PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,32}$"  # ASCII digits: \d would take other scripts' digits too
+# One instance item must stay far below DynamoDB's 400 KB: the lists' size is capped.
+MAX_LIST_ENTRIES = 2000
+MAX_LISTS_CHARACTERS = 100_000
 TtsEngine = Literal["xtts", "piper", "openvoice"]
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+
+
+def _plain_base_url(url: HttpUrl) -> HttpUrl:
+    problem = base_url_problem(str(url))
+    if problem:
+        raise ValueError(problem)
+    return url
+
+
+# A server the platform will call for the tenant: shape checked here, addresses on every call
+# (wabot.net); only an admin may set one.
+BackendUrl = Annotated[HttpUrl, AfterValidator(_plain_base_url)]
 
 
 def _secret_field():
@@ -40,7 +56,7 @@ class InstanceFields(BaseModel):
     language: Literal["en", "ru"] | None = None
     llm_backend: str | None = Field(default=None, pattern=LLM_BACKEND_PATTERN)
     llm_model: str | None = Field(default=None, min_length=1, max_length=200)
-    llm_base_url: HttpUrl | None = None
+    llm_base_url: BackendUrl | None = Field(default=None, description="admin only")
     llm_history_turns: int | None = Field(default=None, ge=0, le=50)
     llm_fallback_message: str | None = Field(default=None, min_length=1, max_length=4096)
     system_prompt: str | None = Field(default=None, max_length=20000)
@@ -49,8 +65,8 @@ class InstanceFields(BaseModel):
     tts_engine: TtsEngine | None = None
     tts_voice: str | None = Field(default=None, max_length=64)
     tts_preset: str | None = Field(default=None, max_length=64)
-    allowed_phones: list[str] | None = Field(default=None, max_length=5000)
-    blocked_phones: list[str] | None = Field(default=None, max_length=5000)
+    allowed_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
+    blocked_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
     rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
     rate_limit_hours: float | None = Field(default=None, gt=0, le=720)
     owner_id: str | None = Field(default=None, pattern=PRINCIPAL_PATTERN)
@@ -237,11 +253,11 @@ class SettingsUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    vllm_base_url: HttpUrl | None = None
+    vllm_base_url: BackendUrl | None = None
     vllm_model: str | None = Field(default=None, max_length=200)
     gemini_model: str | None = Field(default=None, min_length=1, max_length=200)
-    gemini_base_url: HttpUrl | None = None
-    tts_base_urls: dict[Literal["xtts", "piper", "openvoice"], HttpUrl] | None = None
+    gemini_base_url: BackendUrl | None = None
+    tts_base_urls: dict[Literal["xtts", "piper", "openvoice"], BackendUrl] | None = None
     gemini_api_key: str | None = _secret_field()
 
 
@@ -254,7 +270,7 @@ class ProviderFields(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     kind: ProviderKind | None = None
-    base_url: HttpUrl | None = None
+    base_url: BackendUrl | None = None
     model: str | None = Field(default=None, min_length=1, max_length=200)
     api_key: str | None = _secret_field()
 
@@ -263,7 +279,7 @@ class ProviderCreate(ProviderFields):
     id: str | None = Field(default=None, pattern=SLUG_PATTERN, description="default: a slug of the name")
     name: str = Field(min_length=1, max_length=100)
     kind: ProviderKind
-    base_url: HttpUrl
+    base_url: BackendUrl
     model: str = Field(min_length=1, max_length=200)
     api_key: str = Field(min_length=8, max_length=4096)
 

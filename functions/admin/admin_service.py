@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from admin_models import (
+    MAX_LISTS_CHARACTERS,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
     FunnelOut,
     InstanceCreate,
+    InstanceFields,
     InstanceList,
     InstanceOut,
     InstanceStats,
@@ -118,6 +120,29 @@ def _require_admin(caller: TenantContext) -> None:
         raise ForbiddenError("admin role required")
 
 
+# Servers the platform calls on the tenant's behalf: only an admin chooses them (SSRF).
+ADMIN_ONLY_FIELDS = frozenset({"llm_base_url"})
+
+
+def _check_admin_only_fields(caller: TenantContext, data: InstanceFields, old: InstanceConfig | None) -> None:
+    if caller.role == "admin":
+        return
+    for name in sorted(ADMIN_ONLY_FIELDS & data.model_fields_set):
+        given = data.config_changes()[name]
+        if (old is None and given is None) or (old is not None and given == getattr(old, name)):
+            continue  # nothing changes
+        raise ForbiddenError(f"only an admin may set {name}")
+
+
+def _check_list_sizes(config: InstanceConfig) -> None:
+    """Both lists live in the instance's one item, which DynamoDB caps at 400 KB."""
+    size = sum(len(entry) for entry in (*config.allowed_phones, *config.blocked_phones))
+    if size > MAX_LISTS_CHARACTERS:
+        field = "allowed_phones" if len(config.allowed_phones) >= len(config.blocked_phones) else "blocked_phones"
+        raise InvalidInput(field, f"allowed_phones and blocked_phones together may hold at most "
+                                  f"{MAX_LISTS_CHARACTERS} characters")
+
+
 @dataclass
 class AdminService:
     instances: InstanceRepository
@@ -173,6 +198,7 @@ class AdminService:
         owner = data.owner_id or caller.principal_id
         if caller.role != "admin" and owner != caller.principal_id:
             raise ForbiddenError("only an admin may create an instance for another owner")
+        _check_admin_only_fields(caller, data, None)
         now = datetime.now(UTC)
         fields = {k: v for k, v in data.config_changes().items() if v is not None}
         self._check_backend(caller, fields.get("llm_backend"))
@@ -184,6 +210,7 @@ class AdminService:
                 continue
             config = self._validated({**fields, "tenant_id": caller.tenant_id, "instance_id": candidate,
                                       "owner_id": owner, "version": 1, "created_at": now, "updated_at": now})
+            _check_list_sizes(config)
             try:
                 self.instances.create(caller, config)
                 break
@@ -206,6 +233,7 @@ class AdminService:
         changes = data.config_changes()
         if "owner_id" in changes and changes["owner_id"] != old.owner_id and caller.role != "admin":
             raise ForbiddenError("only an admin may change the owner")
+        _check_admin_only_fields(caller, data, old)
         for required in ("name", "phone_number_id", "llm_backend", "llm_history_turns"):
             if required in changes and changes[required] is None:
                 raise InvalidInput(required, "may not be null")
@@ -215,6 +243,7 @@ class AdminService:
             self.secrets.put(caller, instance_id, name, value)
         new = self._validated({**old.model_dump(), **changes, "version": old.version + 1,
                                "updated_at": datetime.now(UTC)})
+        _check_list_sizes(new)
         self.instances.replace(caller, old, new)
         self.registry.invalidate(caller, instance_id)
         self._audit(caller, instance_id, "instance updated", sorted(data.model_fields_set))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import httpx
 from aws_lambda_powertools import Logger
 from llm_service import Defaults, LlmService
 
 from wabot.consumer import FifoConsumer
+from wabot.net import EgressPolicy, GuardedHttp, parse_networks
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
@@ -39,7 +39,7 @@ class Worker:
             secrets=secrets, stats=stats, activity=activity,
             sender=ReplySender(GraphClient.from_settings(settings),
                                secrets, stats, activity, logger),
-            http=httpx.Client(timeout=httpx.Timeout(30.0, connect=3.0)),
+            http=GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks))),
             defaults=Defaults(settings.default_vllm_base_url, settings.default_vllm_model,
                               settings.default_tts_base_url),
             logger=logger,

@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from wabot.errors import NotFoundError
 from wabot.llm.backends import Backend, ChatRequest, LlmError, complete
 from wabot.llm.formatting import split_message, to_whatsapp
 from wabot.llm.voice import VOICE_MIME_TYPE, TtsRequest, VoiceError, synthesize, to_ogg_opus
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.net import GuardedHttp
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore, ReplyPlan
 from wabot.repositories.instances import InstanceRegistry
@@ -58,7 +57,7 @@ class LlmService:
     stats: StatsRepository
     activity: ActivityLog
     sender: ReplySender
-    http: httpx.Client
+    http: GuardedHttp  # every backend URL here is the tenant's: only through the SSRF guard
     defaults: Defaults
     logger: Any
     clock: Callable[[], float] = time.monotonic

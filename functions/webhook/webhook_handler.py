@@ -53,7 +53,8 @@ def ingress() -> WebhookIngress:
 
 
 def _route_target(tenant_id: str, instance_id: str) -> tuple[TenantContext, str]:
-    """The tenant comes from the path and is confirmed by our own registry (unknown: 404)."""
+    """The tenant comes from the path and is confirmed by our own registry (unknown: answered
+    like a refused signature or handshake)."""
     tenant = TenantContext(tenant_id)
     require_instance_id(instance_id)
     logger.append_keys(tenant_id=tenant_id, instance_id=instance_id)
@@ -75,45 +76,46 @@ def _raw_body() -> bytes:
 
 @app.get(ROUTE)
 def verify(tenant_id: str, instance_id: str) -> Response:
-    tenant, instance_id = _route_target(tenant_id, instance_id)
     query = app.current_event
-    challenge = ingress().verify_subscription(
-        tenant,
-        instance_id,
-        mode=query.get_query_string_value("hub.mode"),
-        token=query.get_query_string_value("hub.verify_token"),
-        challenge=query.get_query_string_value("hub.challenge"),
-    )
+    try:
+        tenant, instance_id = _route_target(tenant_id, instance_id)
+        challenge = ingress().verify_subscription(
+            tenant,
+            instance_id,
+            mode=query.get_query_string_value("hub.mode"),
+            token=query.get_query_string_value("hub.verify_token"),
+            challenge=query.get_query_string_value("hub.challenge"),
+        )
+    except (TenantContextError, NotFoundError):
+        raise VerificationFailed() from None  # unknown answers like a wrong token: no bot discovery
     return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body=challenge)
 
 
 @app.post(ROUTE)
 def receive(tenant_id: str, instance_id: str) -> Response:
-    tenant, instance_id = _route_target(tenant_id, instance_id)
     try:
         raw = _raw_body()
     except (binascii.Error, ValueError):
         return _json(400, "body is not valid base64")
     request_id = app.current_event.request_context.request_id or "unknown"
     logger.append_keys(request_id=request_id)
-    notification = ingress().receive(
-        tenant,
-        instance_id,
-        raw_body=raw,
-        signature=app.current_event.headers.get("x-hub-signature-256"),  # case-insensitive
-        request_id=request_id,
-    )
+    try:
+        tenant, instance_id = _route_target(tenant_id, instance_id)
+        notification = ingress().receive(
+            tenant,
+            instance_id,
+            raw_body=raw,
+            signature=app.current_event.headers.get("x-hub-signature-256"),  # case-insensitive
+            request_id=request_id,
+        )
+    except (TenantContextError, NotFoundError):
+        # Unknown answers exactly like a known instance with a bad signature: no bot discovery.
+        raise SignatureRejected("unknown tenant or instance") from None
     logger.info(
         "webhook accepted",
         extra={"messages": notification.message_count, "statuses": notification.status_count},
     )
     return _json(200, "ok")
-
-
-@app.exception_handler(TenantContextError)
-@app.exception_handler(NotFoundError)
-def _not_found(_: Exception) -> Response:
-    return _json(404, "not found")
 
 
 @app.exception_handler(VerificationFailed)

@@ -235,8 +235,8 @@ class WebhookIngress:
             token.encode("utf-8"), expected.encode("utf-8")
         )
         if mode != "subscribe" or not token_ok or challenge is None:
-            self._record(tenant, instance_id, "webhook_rejected", "verification refused",
-                         {"reason": "wrong mode or verify token" if expected else "no verify token configured"})
+            self._count_rejection(tenant, instance_id, "verification refused: " + (
+                "wrong mode or verify token" if expected else "no verify token configured"), {})
             raise VerificationFailed()
         self._record(tenant, instance_id, "webhook_accepted", "verification handshake answered", {})
         return challenge
@@ -290,8 +290,15 @@ class WebhookIngress:
         return notification
 
     def _reject(self, tenant: TenantContext, instance_id: str, reason: str, request_id: str) -> None:
-        self._record(tenant, instance_id, "webhook_rejected", reason, {"reason": reason, "request_id": request_id})
+        self._count_rejection(tenant, instance_id, reason, {"request_id": request_id[:64]})
         raise SignatureRejected(reason)
+
+    def _count_rejection(self, tenant: TenantContext, instance_id: str, reason: str, detail: dict[str, str]) -> None:
+        """Anyone can send these: counted per minute, never one log item each (best effort)."""
+        try:
+            self._activity.count_rejection(tenant, instance_id, reason, detail)
+        except Exception:
+            self._logger.exception("rejection count failed")
 
     def _record(self, tenant: TenantContext, instance_id: str, kind: str, summary: str, detail: dict) -> None:
         """Best effort: the activity log must never turn an accepted webhook into a retry.

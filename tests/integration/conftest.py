@@ -212,7 +212,7 @@ def llm(stack: Stack, function_env):
     import httpx
 
     from tests.integration.funnel_harness import GraphFake
-    from tests.integration.llm_harness import LlmDriver, ProviderFakes
+    from tests.integration.llm_harness import LlmDriver, ProviderFakes, guarded
 
     function_env("LlmFunction")
     import os
@@ -226,7 +226,7 @@ def llm(stack: Stack, function_env):
     worker = llm_handler.worker()
     worker.service.sender.graph.http = httpx.Client(transport=httpx.MockTransport(graph.handler))
     worker.service.sender.graph.base_url = "http://graph.test"
-    worker.service.http = httpx.Client(transport=httpx.MockTransport(providers.handler))
+    worker.service.http = guarded(providers.handler)
     yield LlmDriver(llm_handler, graph, providers)
     llm_handler.worker.cache_clear()
     os.environ.pop("DEFAULT_VLLM_BASE_URL", None)

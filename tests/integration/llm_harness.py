@@ -13,6 +13,18 @@ from devstack import fakes
 from devstack.gateway import LambdaContext
 from tests.integration.funnel_harness import GraphFake, sqs_record
 from wabot.models.events import InboundEvent
+from wabot.net import EgressPolicy, GuardedHttp, parse_networks
+
+PUBLIC_ADDRESS = "93.184.215.14"  # what any other test host resolves to: a public address
+
+
+def guarded(handler: Any) -> GuardedHttp:
+    """The worker's SSRF guard as deployed, over a mock transport; `llm.test` and `tts.test` (the
+    local fakes' stand-ins) resolve to loopback, allowed as the local stack allows its own fakes."""
+    return GuardedHttp(EgressPolicy(parse_networks("127.0.0.1/32")),
+                       client=httpx.Client(transport=httpx.MockTransport(handler)),
+                       resolve=lambda host, _port: [{"llm.test": "127.0.0.1", "tts.test": "127.0.0.1"}.get(
+                           host, PUBLIC_ADDRESS)])
 
 
 @dataclass

@@ -7,6 +7,7 @@ import pytest
 
 from tests import payloads
 from tests.integration.funnel_harness import message_event, sqs_record
+from tests.integration.llm_harness import guarded
 from tests.integration.test_funnel_worker import configure
 from wabot import aws
 from wabot.repositories.activity import ActivityLog
@@ -121,7 +122,7 @@ def test_gemini_backend_with_tenant_key(llm, stack, acme):
         seen.append(request)
         return httpx.Response(200, json=answer)
 
-    llm.module.worker().service.http = httpx.Client(transport=httpx.MockTransport(gemini))
+    llm.module.worker().service.http = guarded(gemini)
     assert llm.ask(message_event(acme, text="hi", config_version=version)) == []
     assert texts(llm.graph) == ["Gemini says hi."]
     assert seen[0].headers["x-goog-api-key"] == "gemini-key-123456"
@@ -142,7 +143,7 @@ def test_registered_anthropic_provider(llm, stack, acme):
         return httpx.Response(200, json={"content": [{"type": "text", "text": "Claude here."}],
                                          "usage": {"input_tokens": 5, "output_tokens": 2}})
 
-    llm.module.worker().service.http = httpx.Client(transport=httpx.MockTransport(anthropic))
+    llm.module.worker().service.http = guarded(anthropic)
     assert llm.ask(message_event(acme, text="hi", config_version=version)) == []
     assert texts(llm.graph) == ["Claude here."]
     assert seen[0].headers["x-api-key"] == "sk-ant-123456" and seen[0].url.path == "/v1/messages"
@@ -181,8 +182,8 @@ def test_tts_failure_still_sends_the_text(llm, stack, acme):
 
 def test_long_answers_are_split(llm, stack, acme):
     long_answer = "This sentence is part of a long answer. " * 200
-    llm.module.worker().service.http = httpx.Client(transport=httpx.MockTransport(
-        lambda request: httpx.Response(200, json={"choices": [{"message": {"content": long_answer}}]})))
+    llm.module.worker().service.http = guarded(
+        lambda request: httpx.Response(200, json={"choices": [{"message": {"content": long_answer}}]}))
     assert llm.ask(message_event(acme, text="essay please")) == []
     parts = texts(llm.graph)
     assert len(parts) == 2 and all(len(p) <= 4096 for p in parts)
@@ -192,3 +193,46 @@ def test_stopped_instance_sends_nothing(llm, stack, acme):
     version = configure(stack, acme, running=False)
     assert llm.ask(message_event(acme, text="hi", config_version=version)) == []
     assert llm.graph.sent() == [] and llm.providers.llm_bodies() == []
+
+
+@pytest.mark.parametrize("base_url", ["http://169.254.169.254/latest", "https://169.254.169.254",
+                                      "https://[fd00:ec2::254]", "https://10.0.0.8:8000", "https://metadata.internal"])
+def test_an_instance_url_to_an_internal_address_is_never_called(llm, stack, acme, base_url):
+    """The worker refuses before connecting; the user gets the fallback, the log a fixed reason."""
+    llm.module.worker().service.http.resolve = lambda host, port: ["169.254.169.254"]
+    version = configure(stack, acme, llm_base_url=base_url)
+    assert llm.ask(message_event(acme, text="hi", config_version=version)) == []
+    assert llm.providers.requests == []
+    assert "Sorry" in texts(llm.graph)[0]
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    assert [e.summary for e in logs if e.kind == "error"] == ["LLM (vllm) failed: openai backend not allowed"]
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(200, json=[{"choices": []}]),
+                                    httpx.Response(200, json={"choices": "metadata-secret"}),
+                                    httpx.Response(200, content=b"x" * (1024 * 1024 + 1)),
+                                    httpx.Response(500, text="metadata-secret in the body")])
+def test_a_bad_provider_answer_is_one_generic_logged_error_not_a_dead_letter(llm, stack, acme, answer):
+    llm.module.worker().service.http = guarded(lambda request: answer)
+    assert llm.ask(message_event(acme, text="hi")) == []  # nothing left for a retry or the DLQ
+    assert "Sorry" in texts(llm.graph)[0]
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    [error] = [e for e in logs if e.kind == "error"]
+    assert error.summary.startswith("LLM (vllm) failed: openai backend ")
+    assert "metadata-secret" not in error.model_dump_json() and "choices" not in error.summary
+
+
+def test_a_tts_server_answer_over_10_mb_is_refused_and_the_text_still_goes(llm, stack, acme):
+    providers = llm.providers
+
+    def handler(request):
+        if "fake-tts" in request.url.path:
+            return httpx.Response(200, content=b"R" * (10 * 1024 * 1024 + 1))
+        return providers.handler(request)
+
+    llm.module.worker().service.http = guarded(handler)
+    version = configure(stack, acme, tts_enabled=True, tts_engine="xtts")
+    assert llm.ask(message_event(acme, text="tell me", config_version=version)) == []
+    assert [m["type"] for m in llm.graph.sent()] == ["text"]
+    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
+    assert "voice reply failed: xtts backend too large" in [e.summary for e in logs]

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -118,10 +119,13 @@ def test_verification_refused_with_403(webhook, two_tenants, case):
 
 @pytest.mark.parametrize("tenant_id, instance_id", [("acme", "unknown-bot"), ("nobody", "support-bot"),
                                                     ("Not_A_Slug", "support-bot"), ("acme", "UPPER")])
-def test_verification_of_unknown_instance_is_404(webhook, two_tenants, tenant_id, instance_id):
+def test_verification_of_unknown_instance_answers_like_a_wrong_token(webhook, two_tenants, tenant_id, instance_id):
+    """Nobody can find out which bots exist: unknown answers exactly as a known one refusing."""
     acme, _ = two_tenants
     response = call(webhook, "GET", tenant_id, instance_id, query=verify_query(acme.verify_token))
-    assert response["statusCode"] == 404
+    known = call(webhook, "GET", "acme", "support-bot", query=verify_query("wrong-token"))
+    assert response["statusCode"] == known["statusCode"] == 403
+    assert (response["body"], response["headers"]) == (known["body"], known["headers"])
 
 
 def test_verification_without_configured_token_is_refused(webhook, stack):
@@ -214,15 +218,19 @@ def test_instance_without_app_secret_fails_closed(webhook, stack):
         response = post(webhook, initech, raw, signature=signature)
         assert response["statusCode"] == 401
     assert queued(stack) == []
-    assert activity(stack, initech)[0].summary == "no app secret configured"
+    assert activity(stack, initech)[0].detail["reasons"] == {"no app secret configured": 3}
 
 
-def test_post_to_unknown_instance_is_404(webhook, stack, two_tenants):
+@pytest.mark.parametrize("tenant_id, instance_id", [("acme", "ghost"), ("nobody", "support-bot"),
+                                                    ("Not_A_Slug", "support-bot")])
+def test_post_to_unknown_instance_answers_like_a_bad_signature(webhook, stack, two_tenants, tenant_id, instance_id):
     acme, _ = two_tenants
     raw = payloads.body(payloads.text_notification(acme.phone_number_id))
-    response = call(webhook, "POST", "acme", "ghost", body=raw,
+    response = call(webhook, "POST", tenant_id, instance_id, body=raw,
                     headers={"X-Hub-Signature-256": payloads.sign(raw, acme.app_secret)})
-    assert response["statusCode"] == 404
+    known = post(webhook, acme, raw, signature=payloads.sign(raw, "not-the-secret"))
+    assert response["statusCode"] == known["statusCode"] == 401
+    assert (response["body"], response["headers"]) == (known["body"], known["headers"])
     assert queued(stack) == []
 
 
@@ -522,9 +530,27 @@ def test_rejections_are_in_the_activity_log(webhook, stack, two_tenants):
     acme, _ = two_tenants
     post(webhook, acme, payloads.text_notification(acme.phone_number_id), signature="sha256=" + "0" * 64)
     call(webhook, "GET", "acme", "support-bot", query=verify_query("wrong"))
-    kinds = [(e.kind, e.summary) for e in activity(stack, acme)]
-    assert ("webhook_rejected", "verification refused") in kinds
-    assert ("webhook_rejected", "invalid signature") in kinds
+    [entry] = activity(stack, acme)  # one item per minute counts them all
+    assert entry.kind == "webhook_rejected"
+    assert entry.detail["reasons"] == {"invalid signature": 1, "verification refused: wrong mode or verify token": 1}
+
+
+def test_an_anonymous_flood_is_counted_in_one_item_per_minute(webhook, stack, two_tenants):
+    acme, globex = two_tenants
+    minute = [datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC)]
+    webhook.ingress()._activity._clock = lambda: minute[0]
+    raw = payloads.body(payloads.text_notification(acme.phone_number_id))
+    for n in range(30):
+        assert post(webhook, acme, raw, signature="" if n % 3 == 0 else "sha256=" + "0" * 64,
+                    request_id=f"req-{n}")["statusCode"] == 401
+    [entry] = activity(stack, acme)
+    assert entry.detail["count"] == 30
+    assert entry.detail["reasons"] == {"missing signature": 10, "invalid signature": 20}
+    assert [sample["request_id"] for sample in entry.detail["first"]] == [f"req-{n}" for n in range(5)]
+    minute[0] += timedelta(minutes=1)
+    post(webhook, acme, raw, signature="sha256=" + "0" * 64)
+    assert [e.detail["count"] for e in activity(stack, acme)] == [1, 30]  # newest first
+    assert activity(stack, globex) == []
 
 
 # ---- tenant isolation ------------------------------------------------------------------
@@ -543,7 +569,7 @@ def test_same_instance_id_and_user_in_two_tenants_stay_apart(webhook, stack, two
     assert {(e["tenant_id"], e["phone_number_id"]) for e in events} == {
         ("acme", acme.phone_number_id), ("globex", globex.phone_number_id)}
     # Only the rejected attempt is in a log, and only in the log of the tenant it targeted.
-    assert [e.summary for e in activity(stack, acme)] == ["invalid signature"]
+    assert [e.detail["reasons"] for e in activity(stack, acme)] == [{"invalid signature": 1}]
     assert activity(stack, globex) == []
 
 

@@ -12,6 +12,7 @@ from wabot.llm.backends import Backend, ChatRequest, LlmError, complete
 from wabot.llm.formatting import split_message, to_whatsapp
 from wabot.llm.voice import to_ogg_opus
 from wabot.models.instance import LlmParams
+from wabot.net import GuardedHttp
 
 REQUEST = ChatRequest(system="You are Acme's assistant.", history=[("user", "hi"), ("assistant", "Hello!")],
                       message="Price?", params=LlmParams(temperature=0.3, max_tokens=200, top_p=0.9))
@@ -30,8 +31,8 @@ ANTHROPIC_RESPONSE = {"id": "msg_1", "type": "message", "role": "assistant", "mo
 
 def test_openai_compatible_mapping():
     backend = Backend("openai", "http://vllm:8000", "llama", api_key="k")
-    url, headers, body = backend.build(REQUEST)
-    assert url == "http://vllm:8000/v1/chat/completions"
+    path, headers, body = backend.build(REQUEST)
+    assert (backend.base, path) == ("http://vllm:8000", "/v1/chat/completions")
     assert headers == {"Authorization": "Bearer k"}
     assert body["messages"] == [{"role": "system", "content": "You are Acme's assistant."},
                                 {"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"},
@@ -39,13 +40,14 @@ def test_openai_compatible_mapping():
     assert (body["model"], body["temperature"], body["max_tokens"], body["top_p"]) == ("llama", 0.3, 200, 0.9)
     result = backend.parse(OPENAI_RESPONSE)
     assert (result.text, result.prompt_tokens, result.completion_tokens) == ("It costs **99**.", 31, 7)
-    assert Backend("openai", "http://x/v1", "m").build(REQUEST)[0] == "http://x/v1/chat/completions"
+    assert Backend("openai", "http://x/v1/", "m").base == "http://x"  # the path is always the fixed one
 
 
 def test_gemini_mapping():
     backend = Backend("gemini", "https://generativelanguage.googleapis.com", "gemini-2.0-flash", api_key="g")
-    url, headers, body = backend.build(REQUEST)
-    assert url == "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent"
+    path, headers, body = backend.build(REQUEST)
+    assert path == "/v1beta/models/gemini-2.0-flash:generateContent"
+    assert Backend("gemini", "https://g", "../x?y").build(REQUEST)[0] == "/v1beta/models/..%2Fx%3Fy:generateContent"
     assert headers == {"x-goog-api-key": "g"}
     assert body["systemInstruction"] == {"parts": [{"text": "You are Acme's assistant."}]}
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
@@ -56,8 +58,8 @@ def test_gemini_mapping():
 
 def test_anthropic_mapping():
     backend = Backend("anthropic", "https://api.anthropic.com", "claude", api_key="a")
-    url, headers, body = backend.build(REQUEST)
-    assert url == "https://api.anthropic.com/v1/messages"
+    path, headers, body = backend.build(REQUEST)
+    assert path == "/v1/messages"
     assert headers == {"x-api-key": "a", "anthropic-version": "2023-06-01"}
     assert body["system"] == "You are Acme's assistant."
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
@@ -68,9 +70,20 @@ def test_anthropic_mapping():
     assert (result.text, result.prompt_tokens, result.completion_tokens) == ("It costs 99.", 20, 6)
 
 
-def test_unexpected_shapes_are_errors():
-    with pytest.raises(LlmError):
-        Backend("openai", "http://x", "m").parse({"choices": []})
+@pytest.mark.parametrize("kind", ["openai", "gemini", "anthropic"])
+@pytest.mark.parametrize("answer", [{"choices": []}, {"choices": [{"message": {"content": ["x"]}}]},
+                                    {"candidates": ["x"]}, {"content": "text"}, {"content": [1]}, {}])
+def test_unexpected_shapes_are_one_backend_error(kind, answer):
+    with pytest.raises(LlmError) as raised:
+        Backend(kind, "https://x", "m").parse(answer)
+    assert str(raised.value) == f"{kind} backend bad response" and not raised.value.retriable
+
+
+def test_a_json_array_is_a_bad_response_not_a_crash():
+    http, calls = scripted((200, [OPENAI_RESPONSE]))
+    with pytest.raises(LlmError) as raised:
+        complete(http, Backend("openai", "https://x", "m"), REQUEST, deadline=1e9, sleep=lambda _: None)
+    assert str(raised.value) == "openai backend bad response" and len(calls) == 1
 
 
 def scripted(*answers):
@@ -84,19 +97,20 @@ def scripted(*answers):
         status, body = answer
         return httpx.Response(status, json=body)
 
-    return httpx.Client(transport=httpx.MockTransport(handler)), calls
+    return GuardedHttp(client=httpx.Client(transport=httpx.MockTransport(handler)),
+                       resolve=lambda host, port: ["93.184.215.14"]), calls
 
 
 def test_retries_429_and_5xx_then_succeeds():
     http, calls = scripted((429, {}), (503, {}), httpx.ReadTimeout("slow"), (200, OPENAI_RESPONSE))
-    result = complete(http, Backend("openai", "http://x", "m"), REQUEST, deadline=1e9, sleep=lambda _: None)
+    result = complete(http, Backend("openai", "https://x", "m"), REQUEST, deadline=1e9, sleep=lambda _: None)
     assert result.text == "It costs **99**." and len(calls) == 4
 
 
 def test_client_errors_are_not_retried():
     http, calls = scripted((400, {"error": "bad"}))
     with pytest.raises(LlmError):
-        complete(http, Backend("openai", "http://x", "m"), REQUEST, deadline=1e9, sleep=lambda _: None)
+        complete(http, Backend("openai", "https://x", "m"), REQUEST, deadline=1e9, sleep=lambda _: None)
     assert len(calls) == 1
 
 
@@ -108,7 +122,7 @@ def test_gives_up_at_the_deadline():
         now[0] += seconds
 
     with pytest.raises(LlmError):
-        complete(http, Backend("openai", "http://x", "m"), REQUEST, deadline=10.0, clock=lambda: now[0], sleep=sleep)
+        complete(http, Backend("openai", "https://x", "m"), REQUEST, deadline=10.0, clock=lambda: now[0], sleep=sleep)
     assert 1 < len(calls) < 10
 
 

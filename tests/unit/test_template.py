@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -183,6 +184,33 @@ def test_webhook_routes():
     events = FUNCTIONS["WebhookFunction"]["Properties"]["Events"]
     routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()}
     assert routes == {("GET", "/webhook/{tenant_id}/{instance_id}"), ("POST", "/webhook/{tenant_id}/{instance_id}")}
+
+
+def http_api_route_keys() -> set[str]:
+    return {f"{e['Properties']['Method']} {e['Properties']['Path']}"
+            for function in FUNCTIONS.values() for e in function["Properties"].get("Events", {}).values()
+            if e["Type"] == "HttpApi"}
+
+
+def test_webhook_and_admin_routes_are_throttled_apart():
+    """Each route its own bucket: an admin-API flood cannot starve Meta's deliveries, or the reverse."""
+    settings = RESOURCES["HttpApi"]["Properties"]["RouteSettings"]
+    assert set(settings) == http_api_route_keys()
+    for route, limits in settings.items():
+        family = "Webhook" if route.split(" ")[1].startswith("/webhook/") else "Admin"
+        assert limits == {"ThrottlingBurstLimit": {"Ref": f"{family}ThrottlingBurstLimit"},
+                          "ThrottlingRateLimit": {"Ref": f"{family}ThrottlingRateLimit"}}, route
+
+
+def test_access_logs_are_json_without_headers_and_expire():
+    access = RESOURCES["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    line = json.loads(access["Format"])
+    assert {"requestId", "routeKey", "status", "latencyMs"} <= set(line)
+    assert (line["requestId"], line["routeKey"], line["status"], line["latencyMs"]) == (
+        "$context.requestId", "$context.routeKey", "$context.status", "$context.responseLatency")
+    assert "header" not in access["Format"].lower() and "authoriz" not in access["Format"].lower()
+    assert RESOURCES["HttpApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
 
 
 def test_layer_pins_match_the_development_lock():

@@ -14,6 +14,6 @@ def normalize_user_ref(value: str) -> str:
     if _BSUID.fullmatch(text):
         return text
     digits = _PHONE_NOISE.sub("", text).removeprefix("+")
-    if not re.fullmatch(r"\d{5,20}", digits):
+    if not re.fullmatch(r"[0-9]{5,20}", digits):  # ASCII only: \d also takes other scripts' digits
         raise ValueError(f"{value!r} is neither a phone number nor a business-scoped user id")
     return digits

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class SettingsError(RuntimeError):
@@ -85,6 +85,8 @@ class AuthorizerSettings(_EnvSettings):
 class AdminSettings(StorageSettings, AuthorizerSettings):
     admin_tenant_role_arn: str = Field(alias="ADMIN_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
+    public_api_url: str = Field(default="", alias="PUBLIC_API_URL", pattern=r"^(https?://[^/?#\s]+/?)?$",
+                                description="base of the webhook URLs shown to admins; empty: the API's own")
 
 
 class LlmSettings(WorkerSettings):
@@ -92,3 +94,14 @@ class LlmSettings(WorkerSettings):
     default_vllm_base_url: str = Field(default="", alias="DEFAULT_VLLM_BASE_URL")
     default_vllm_model: str = Field(default="default", alias="DEFAULT_VLLM_MODEL")
     default_tts_base_url: str = Field(default="", alias="DEFAULT_TTS_BASE_URL")
+    # Networks outbound calls may reach although private, loopback or link-local, and the only
+    # ones plain http may reach (the local stack: its own fakes on 127.0.0.1). Comma-separated CIDRs.
+    outbound_allowed_networks: str = Field(default="", alias="OUTBOUND_ALLOWED_NETWORKS")
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from wabot.net import parse_networks
+
+        parse_networks(value)  # ValueError: the cold start fails naming the variable
+        return value

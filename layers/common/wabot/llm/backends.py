@@ -3,7 +3,8 @@
 - OpenAI-compatible `/v1/chat/completions` (vLLM, cloud providers of kind `openai`);
 - Google's Generative Language API `models/{model}:generateContent` (kind `gemini`);
 - Anthropic's Messages API `/v1/messages` (kind `anthropic`).
-`complete()` retries 429 and 5xx (and timeouts) with backoff inside a deadline.
+`complete()` retries 429 and 5xx (and timeouts) with backoff inside a deadline. Base URLs are
+the tenant's, so every call goes through `wabot.net.GuardedHttp` with the kind's fixed path.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import httpx
+from urllib.parse import quote
 
 from wabot.models.instance import LlmParams
+from wabot.net import BackendError, GuardedHttp
 
 Role = Literal["user", "assistant"]
 ANTHROPIC_VERSION = "2023-06-01"
@@ -55,9 +56,13 @@ class Backend:
     model: str
     api_key: str | None = None
 
+    @property
+    def base(self) -> str:
+        """The tenant's base URL without a trailing `/v1` (the fixed paths below carry it)."""
+        return self.base_url.rstrip("/").removesuffix("/v1")
+
     def build(self, request: ChatRequest) -> tuple[str, dict[str, str], dict[str, Any]]:
-        """(url, headers, JSON body) in the provider's own terms."""
-        base = self.base_url.rstrip("/")
+        """(path below the base URL, fixed per kind; headers; JSON body) in the provider's own terms."""
         params = request.params
         if self.kind == "openai":
             messages = ([{"role": "system", "content": request.system}] if request.system else [])
@@ -67,8 +72,7 @@ class Backend:
             body.update({k: v for k, v in (("temperature", params.temperature), ("max_tokens", params.max_tokens),
                                            ("top_p", params.top_p)) if v is not None})
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            url = base if base.endswith("/chat/completions") else f"{base.removesuffix('/v1')}/v1/chat/completions"
-            return url, headers, body
+            return "/v1/chat/completions", headers, body
         if self.kind == "gemini":
             contents = [{"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]}
                         for role, text in request.history]
@@ -80,7 +84,7 @@ class Backend:
                                         ("topP", params.top_p)) if v is not None}
             if config:
                 body["generationConfig"] = config
-            return (f"{base}/v1beta/models/{self.model}:generateContent",
+            return (f"/v1beta/models/{quote(self.model, safe='')}:generateContent",
                     {"x-goog-api-key": self.api_key or ""}, body)
         messages = [{"role": role, "content": text} for role, text in request.history]
         messages.append({"role": "user", "content": request.message})
@@ -90,54 +94,53 @@ class Backend:
             body["system"] = request.system
         body.update({k: v for k, v in (("temperature", params.temperature), ("top_p", params.top_p))
                      if v is not None})
-        return (f"{base.removesuffix('/v1')}/v1/messages",
+        return ("/v1/messages",
                 {"x-api-key": self.api_key or "", "anthropic-version": ANTHROPIC_VERSION}, body)
 
     def parse(self, data: dict[str, Any]) -> ChatResult:
+        """The answer, from a JSON object of the kind's shape; anything else is a bad response."""
         try:
             if self.kind == "openai":
-                usage = data.get("usage") or {}
-                return ChatResult(data["choices"][0]["message"]["content"] or "",
-                                  int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-            if self.kind == "gemini":
+                text, usage = data["choices"][0]["message"]["content"] or "", data.get("usage") or {}
+                counts = (usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+            elif self.kind == "gemini":
                 usage = data.get("usageMetadata") or {}
-                parts = data["candidates"][0]["content"]["parts"]
-                return ChatResult("".join(p.get("text", "") for p in parts),
-                                  int(usage.get("promptTokenCount", 0)), int(usage.get("candidatesTokenCount", 0)))
-            usage = data.get("usage") or {}
-            text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
-            return ChatResult(text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
-        except (KeyError, IndexError, TypeError) as exc:
-            raise LlmError(f"unexpected {self.kind} response shape: {type(exc).__name__}", status=200) from exc
+                text = "".join(part.get("text", "") for part in data["candidates"][0]["content"]["parts"])
+                counts = (usage.get("promptTokenCount", 0), usage.get("candidatesTokenCount", 0))
+            else:
+                usage = data.get("usage") or {}
+                text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
+                counts = (usage.get("input_tokens", 0), usage.get("output_tokens", 0))
+            if not isinstance(text, str):
+                raise TypeError("text")
+            return ChatResult(text, int(counts[0]), int(counts[1]))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            raise LlmError(f"{self.kind} backend bad response", status=200) from None
 
 
-def complete(http: httpx.Client, backend: Backend, request: ChatRequest, deadline: float, *,
+def complete(http: GuardedHttp, backend: Backend, request: ChatRequest, deadline: float, *,
              clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
              max_call_seconds: float = 25.0) -> ChatResult:
-    """One answer, retrying 429/5xx/timeouts with backoff; every call is bounded by the deadline."""
-    url, headers, body = backend.build(request)
+    """One answer, retrying 429/5xx/timeouts with backoff; every call is bounded by the deadline.
+    Errors say only the kind and a fixed reason: never the provider's body or exception text."""
+    path, headers, body = backend.build(request)
     attempt = 0
     while True:
         remaining = deadline - clock()
         if remaining <= 1:
             raise LlmError("no time left for the LLM call")
         try:
-            response = http.post(url, headers=headers, json=body, timeout=min(max_call_seconds, remaining - 0.5))
-            if response.status_code >= 400:
-                raise LlmError(f"{backend.kind} answered {response.status_code}", response.status_code)
-            result = backend.parse(response.json())
+            data = http.post_json(backend.base, path, body=body, headers=headers,
+                                  timeout=min(max_call_seconds, remaining - 0.5))
+            result = backend.parse(data)
             if not result.text.strip():
-                raise LlmError(f"{backend.kind} answered with no text", status=200)
+                raise LlmError(f"{backend.kind} backend answered with no text", status=200)
             return result
-        except httpx.TimeoutException as exc:
-            error = LlmError(f"{backend.kind} timed out")
-            error.__cause__ = exc
-        except httpx.HTTPError as exc:
-            error = LlmError(f"{backend.kind} unreachable: {type(exc).__name__}")
-            error.__cause__ = exc
-        except ValueError as exc:  # not JSON
-            error = LlmError(f"{backend.kind} answered with no JSON", status=502)
-            error.__cause__ = exc
+        except BackendError as exc:
+            # not_allowed, too_large and bad_response will not change on a retry: status 200 ends it
+            status = exc.status if exc.reason == "http_status" else (
+                None if exc.reason in ("timeout", "unreachable") else 200)
+            error = LlmError(f"{backend.kind} {exc}", status)
         except LlmError as exc:
             error = exc
         if not error.retriable:

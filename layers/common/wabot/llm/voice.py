@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from wabot.net import AUDIO_MAX_BYTES, BackendError, GuardedHttp
 
 VOICE_MIME_TYPE = "audio/ogg; codecs=opus"
 VOICE_MAX_BYTES = 16 * 1024 * 1024
@@ -36,27 +36,29 @@ class TtsRequest:
     language: str = "en"
 
 
-def synthesize(http: httpx.Client, request: TtsRequest, timeout: float) -> bytes:
+def synthesize(http: GuardedHttp, request: TtsRequest, timeout: float) -> bytes:
+    """The engine's audio, through the SSRF guard with the engine's fixed path, at most 10 MB."""
     base = request.base_url.rstrip("/")
     try:
         if request.engine == "xtts":
-            response = http.post(f"{base}/tts_to_audio/", timeout=timeout, json={
+            audio = http.post(base, "/tts_to_audio/", timeout=timeout, max_bytes=AUDIO_MAX_BYTES, json_body={
                 "text": request.text, "speaker_wav": request.voice or "default", "language": request.language})
         elif request.engine == "piper":
-            response = http.post(f"{base}/", timeout=timeout, content=request.text.encode("utf-8"),
-                                 params={"voice": request.voice} if request.voice else None,
-                                 headers={"content-type": "text/plain; charset=utf-8"})
+            audio = http.post(base, "/", timeout=timeout, max_bytes=AUDIO_MAX_BYTES,
+                              content=request.text.encode("utf-8"),
+                              params={"voice": request.voice} if request.voice else None,
+                              headers={"content-type": "text/plain; charset=utf-8"})
         elif request.engine == "openvoice":
-            response = http.post(f"{base}/synthesize/", timeout=timeout, json={
+            audio = http.post(base, "/synthesize/", timeout=timeout, max_bytes=AUDIO_MAX_BYTES, json_body={
                 "text": request.text, "voice": request.voice, "style": request.preset or "default",
                 "language": request.language})
         else:
             raise VoiceError(f"unknown TTS engine {request.engine!r}")
-    except httpx.HTTPError as exc:
-        raise VoiceError(f"{request.engine} unreachable: {type(exc).__name__}") from exc
-    if response.status_code >= 400 or not response.content:
-        raise VoiceError(f"{request.engine} answered {response.status_code}")
-    return response.content
+    except BackendError as exc:
+        raise VoiceError(f"{request.engine} {exc}") from None
+    if not audio:
+        raise VoiceError(f"{request.engine} backend answered no audio")
+    return audio
 
 
 def to_ogg_opus(audio: bytes) -> bytes:

@@ -11,7 +11,7 @@ from wabot import keys
 from wabot.dynamo import decode_cursor, encode_cursor, from_item, key, query_partition, to_item, to_value
 from wabot.errors import ConflictError, InstanceNotFound
 from wabot.models.instance import InstanceConfig
-from wabot.tenancy import TenantContext, require_tenant
+from wabot.tenancy import TenantContext, is_slug, require_tenant
 from wabot.tenant_credentials import TenantCredentials, client_for
 
 
@@ -84,8 +84,10 @@ class InstanceRepository:
             arguments["ExpressionAttributeValues"][":owner"] = {"S": owner_id}
         if cursor:
             start = decode_cursor(cursor)
-            # A cursor is only valid inside the caller's own tenant partition.
-            if start["pk"] != pk or not start["sk"].startswith(keys.INSTANCE_SK_PREFIX):
+            # A cursor is only valid inside the caller's own tenant partition, at a sort key this
+            # listing could have returned: an instance item's.
+            if start["pk"] != pk or not start["sk"].startswith(keys.INSTANCE_SK_PREFIX) \
+                    or not is_slug(start["sk"].removeprefix(keys.INSTANCE_SK_PREFIX)):
                 raise ValueError("invalid cursor")
             arguments["ExclusiveStartKey"] = key(start["pk"], start["sk"])
         page = self._db(tenant).query(**arguments)
@@ -134,6 +136,14 @@ class InstanceRepository:
                                ConditionExpression="tenant_id = :t AND instance_id = :i",
                                ExpressionAttributeValues=_owner_values(config))
 
+    def _require_own_claim(self, config: InstanceConfig) -> None:
+        """A number is moved only away from this instance's own claim (or a missing one): if the
+        claim is, by a race or a repair, another instance's, nothing changes."""
+        item = self._claims_client().get_item(TableName=self._table, ConsistentRead=True,
+                                              Key=to_item(keys.phone_claim_key(config.phone_number_id))).get("Item")
+        if item and (item["tenant_id"]["S"], item["instance_id"]["S"]) != (config.tenant_id, config.instance_id):
+            raise ConcurrentModification(config.instance_id)
+
     def _write_claimed(self, config: InstanceConfig, write: Callable[[], None]) -> None:
         created = self._claim(config)
         try:
@@ -167,6 +177,7 @@ class InstanceRepository:
         if new.phone_number_id == old.phone_number_id:
             write()
             return
+        self._require_own_claim(old)
         self._write_claimed(new, write)
         self._release(old)
 
