@@ -43,6 +43,9 @@ FUNCTIONS = {  # handler module, initializer, AWS clients it creates, target rat
 BENCH_ENV = {
     "APP_TABLE": "bench-AppTable", "SSM_PREFIX": "/bench", "INBOUND_QUEUE_URL": "https://sqs/inbound.fifo",
     "LLM_QUEUE_URL": "https://sqs/llm.fifo", "IDEMPOTENCY_TABLE": "bench-Idempotency",
+    "API_KEY_TABLE": "bench-ApiKeyTable",
+    **{f"{kind}_TENANT_ROLE_ARN": f"arn:aws:iam::123456789012:role/bench-tenant-{kind.lower()}"
+       for kind in ("WEBHOOK", "WORKER", "ADMIN")},
     "AWS_DEFAULT_REGION": "eu-west-1", "MAX_RECEIVE_COUNT": "5",
     "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_LOG_LEVEL": "WARNING",
     "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "functions/webhook", "functions/admin",

@@ -251,13 +251,13 @@ class LocalPlatform:
 
     def _bootstrap(self) -> None:
         assert self.stack is not None
-        table = self.stack.refs["AppTable"]
-        dynamodb = aws.client("dynamodb")
+        table, api_key_table = self.stack.refs["AppTable"], self.stack.refs["ApiKeyTable"]
+        dynamodb = aws.client("dynamodb")  # the operator's credentials, as scripts/create_tenant.py
         for tenant_id, key in list(self.tenant_keys.items()):
             tenant = TenantContext(tenant_id)
             TenantRepository(dynamodb, table).create(tenant, tenant_id)
             key = key or new_api_key(tenant_id)
-            ApiKeyRepository(dynamodb, table).import_key(tenant, key, "admin", "admin")
+            ApiKeyRepository(dynamodb, api_key_table).import_key(tenant, key, "admin", "admin")
             self.tenant_keys[tenant_id] = key
 
     # ---- local endpoints -------------------------------------------------------------------

@@ -47,9 +47,12 @@ def provision(session: Any, stack_name: str = "wabot-local", template: dict[str,
     stack = Stack(stack_name, region, template, refs=_pseudo(stack_name, region))
     _create_tables(session.client("dynamodb"), stack)
     _create_queues(session.client("sqs"), stack)
-    # Functions: their physical names are what the local runner invokes them as.
+    # Functions: their physical names are what the local runner invokes them as; SAM names
+    # each one's own role `{function}Role`.
     for logical_id in resources_of_type(template, "AWS::Serverless::Function"):
         stack.refs[logical_id] = f"{stack_name}-{logical_id}"
+        stack.attributes[(f"{logical_id}Role", "Arn")] = f"arn:aws:iam::{ACCOUNT_ID}:role/{stack_name}-{logical_id}Role"
+    _create_roles(session.client("iam"), stack)
     for logical_id in resources_of_type(template, "AWS::Serverless::LayerVersion"):
         stack.refs[logical_id] = f"{stack_name}-{logical_id}"
     for logical_id in resources_of_type(template, "AWS::Serverless::HttpApi"):
@@ -79,6 +82,22 @@ def _create_tables(dynamodb: Any, stack: Stack) -> None:
             )
         stack.refs[logical_id] = name
         stack.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{stack.region}:{ACCOUNT_ID}:table/{name}"
+
+
+def _create_roles(iam: Any, stack: Stack) -> None:
+    """The tenant roles, with their trust and inline policies (moto's STS answers AssumeRole for
+    them; moto does not evaluate IAM, the template tests check the policies)."""
+    for logical_id, resource in resources_of_type(stack.template, "AWS::IAM::Role").items():
+        props = stack.resolver.resolve(resource["Properties"])
+        name = props["RoleName"]
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):  # repeatable
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+                            MaxSessionDuration=props.get("MaxSessionDuration", 3600))
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"],
+                                PolicyDocument=json.dumps(policy["PolicyDocument"]))
+        stack.refs[logical_id] = name
+        stack.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
 
 
 _QUEUE_ATTRIBUTES = (

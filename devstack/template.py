@@ -81,6 +81,8 @@ class Resolver:
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name.startswith("!"):  # `${!Literal}` is CloudFormation's escape for `${Literal}`
+                return "${" + name[1:] + "}"
             if name in variables:
                 return str(self.resolve(variables[name]))
             if "." in name:
@@ -88,7 +90,7 @@ class Resolver:
                 return self._attributes[(logical_id, attribute)]
             return self._refs[name]
 
-        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+        return re.sub(r"\$\{(!?[^}!]+)\}", replace, text)
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

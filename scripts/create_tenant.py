@@ -2,10 +2,11 @@
 An operator tool: it is not part of the Lambda layer.
 
     python scripts/create_tenant.py acme [--display-name "Acme Ltd"] [--principal owner]
-        [--stack STACK_NAME | --table TABLE_NAME]
+        [--stack STACK_NAME | --table TABLE_NAME --api-key-table TABLE_NAME]
 
-The table comes from --table, else the deployed stack's `AppTableName` output (--stack), else
-the APP_TABLE environment variable (the local stack sets it). AWS_ENDPOINT_URL points at the
+The tables come from --table and --api-key-table, else the deployed stack's `AppTableName` and
+`ApiKeyTableName` outputs (--stack), else the APP_TABLE and API_KEY_TABLE environment variables
+(the local stack sets them). It runs with the operator's credentials (both tables). AWS_ENDPOINT_URL points at the
 local stack. Progress and errors are structured log lines on stderr; the new admin key is the
 only thing written to stdout (never logged), once: it cannot be shown again.
 """
@@ -46,26 +47,27 @@ class _StderrHandler(logging.StreamHandler):
 logger = Logger(service="create-tenant", logger_handler=_StderrHandler())
 
 
-def resolve_table(table: str | None, stack: str | None) -> str:
-    if table:
-        return table
+def resolve_tables(table: str | None, api_key_table: str | None, stack: str | None) -> tuple[str, str]:
+    """(app table, API-key table)."""
+    if table and api_key_table:
+        return table, api_key_table
     if stack:
         outputs = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-        for output in outputs:
-            if output["OutputKey"] == "AppTableName":
-                return output["OutputValue"]
-        raise SystemExit(f"stack {stack} has no AppTableName output")
-    if os.environ.get("APP_TABLE"):
-        return os.environ["APP_TABLE"]
-    raise SystemExit("name the table: --table, --stack, or APP_TABLE")
+        values = {output["OutputKey"]: output["OutputValue"] for output in outputs}
+        if "AppTableName" not in values or "ApiKeyTableName" not in values:
+            raise SystemExit(f"stack {stack} has no AppTableName or ApiKeyTableName output")
+        return values["AppTableName"], values["ApiKeyTableName"]
+    if os.environ.get("APP_TABLE") and os.environ.get("API_KEY_TABLE"):
+        return os.environ["APP_TABLE"], os.environ["API_KEY_TABLE"]
+    raise SystemExit("name the tables: --table and --api-key-table, --stack, or APP_TABLE and API_KEY_TABLE")
 
 
-def create_tenant(tenant_id: str, display_name: str, principal: str, table: str) -> str:
+def create_tenant(tenant_id: str, display_name: str, principal: str, table: str, api_key_table: str) -> str:
     """Create the tenant record and its first admin key; returns the key."""
     tenant = TenantContext(tenant_id)
     dynamodb = aws.client("dynamodb")
     TenantRepository(dynamodb, table).create(tenant, display_name)
-    _, api_key = ApiKeyRepository(dynamodb, table).create(tenant, "admin", principal, created_by="cli")
+    _, api_key = ApiKeyRepository(dynamodb, api_key_table).create(tenant, "admin", principal, created_by="cli")
     return api_key
 
 
@@ -76,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--principal", default="admin", help="principal id of the first admin")
     parser.add_argument("--stack", default=None, help="deployed stack name (table from its outputs)")
     parser.add_argument("--table", default=None, help="app table name")
+    parser.add_argument("--api-key-table", default=None, help="API-key table name")
     args = parser.parse_args(argv)
     try:
-        table = resolve_table(args.table, args.stack)
-        api_key = create_tenant(args.tenant_id, args.display_name or args.tenant_id, args.principal, table)
+        tables = resolve_tables(args.table, args.api_key_table, args.stack)
+        api_key = create_tenant(args.tenant_id, args.display_name or args.tenant_id, args.principal, *tables)
     except TenantContextError:
         logger.error("invalid tenant id: use lower-case letters, digits and dashes",
                      extra={"tenant_id": args.tenant_id})

@@ -66,6 +66,7 @@ from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import AdminSettings
 from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import TenantCredentials
 
 logger = Logger(service="admin")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -103,20 +104,22 @@ def settings() -> AdminSettings:
 @cache
 def service() -> AdminService:
     settings_ = settings()
-    dynamodb = aws.client("dynamodb")
-    instances = InstanceRepository(dynamodb, settings_.app_table)
+    # The caller's tenant's data, secrets and API keys with that tenant's credentials; the
+    # function's own role writes only the platform's phone-number claims.
+    tenants = TenantCredentials(settings_.admin_tenant_role_arn)
+    instances = InstanceRepository(tenants, settings_.app_table, claims=aws.client("dynamodb"))
     return AdminService(
         instances=instances,
         registry=InstanceRegistry(instances, settings_.instance_cache_seconds),
-        secrets=SecretStore(settings_.ssm_prefix, aws.client("ssm"), settings_.secret_cache_seconds),
-        activity=ActivityLog(dynamodb, settings_.app_table, settings_.activity_ttl_days),
-        stats=StatsRepository(dynamodb, settings_.app_table),
-        purger=InstanceDataPurger(dynamodb, settings_.app_table),
-        api_keys=ApiKeyRepository(dynamodb, settings_.app_table),
-        funnels=FunnelRepository(dynamodb, settings_.app_table),
-        conversations=ConversationStore(dynamodb, settings_.app_table),
+        secrets=SecretStore(settings_.ssm_prefix, tenants, settings_.secret_cache_seconds),
+        activity=ActivityLog(tenants, settings_.app_table, settings_.activity_ttl_days),
+        stats=StatsRepository(tenants, settings_.app_table),
+        purger=InstanceDataPurger(tenants, settings_.app_table),
+        api_keys=ApiKeyRepository(tenants, settings_.api_key_table),
+        funnels=FunnelRepository(tenants, settings_.app_table),
+        conversations=ConversationStore(tenants, settings_.app_table),
         inbound=EventPublisher(aws.client("sqs"), settings_.inbound_queue_url),
-        llm_config=LlmConfigRepository(dynamodb, settings_.app_table),
+        llm_config=LlmConfigRepository(tenants, settings_.app_table),
     )
 
 

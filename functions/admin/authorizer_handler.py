@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 
 from wabot import aws
 from wabot.repositories.apikeys import ApiKeyRepository
-from wabot.settings import StorageSettings
+from wabot.settings import AuthorizerSettings
 
 logger = Logger(service="authorizer")
 BEARER = "bearer "
@@ -27,7 +27,8 @@ class Unauthorized(Exception):
 
 @cache
 def api_keys() -> ApiKeyRepository:
-    return ApiKeyRepository(aws.client("dynamodb"), StorageSettings.from_env().app_table)
+    # Its own role reads the API-key table and nothing else.
+    return ApiKeyRepository(aws.client("dynamodb"), AuthorizerSettings.from_env().api_key_table)
 
 
 def bearer_token(headers: dict[str, str] | None) -> str | None:

@@ -18,6 +18,7 @@ from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
+from wabot.tenant_credentials import TenantCredentials
 from wabot.whatsapp.graph import GraphClient
 from wabot.whatsapp.sender import ReplySender
 
@@ -27,26 +28,26 @@ logger = Logger(service="funnel")
 class Worker:
     def __init__(self) -> None:
         settings = FunnelSettings.from_env()
-        dynamodb = aws.client("dynamodb")
-        stats = StatsRepository(dynamodb, settings.app_table)
-        activity = ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days)
+        tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
+        stats = StatsRepository(tenants, settings.app_table)
+        activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
         self.service = FunnelService(
-            registry=InstanceRegistry(InstanceRepository(dynamodb, settings.app_table),
+            registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
                                       settings.instance_cache_seconds),
-            funnels=FunnelRepository(dynamodb, settings.app_table),
-            conversations=ConversationStore(dynamodb, settings.app_table),
+            funnels=FunnelRepository(tenants, settings.app_table),
+            conversations=ConversationStore(tenants, settings.app_table),
             stats=stats,
             activity=activity,
             sender=ReplySender(
                 graph=GraphClient.from_settings(settings),
-                secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
+                secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
                 stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )
         self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,
-                                     dynamodb=dynamodb, key_prefix="funnel-event", logger=logger,
+                                     dynamodb=tenants, key_prefix="funnel-event", logger=logger,
                                      max_receives=settings.max_receive_count, on_give_up=self.service.give_up)
 
 

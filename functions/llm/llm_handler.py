@@ -8,7 +8,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from llm_service import Defaults, LlmService
 
-from wabot import aws
 from wabot.consumer import FifoConsumer
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
 from wabot.repositories.activity import ActivityLog
@@ -18,6 +17,7 @@ from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import LlmSettings
+from wabot.tenant_credentials import TenantCredentials
 from wabot.whatsapp.graph import GraphClient
 from wabot.whatsapp.sender import ReplySender
 
@@ -27,15 +27,15 @@ logger = Logger(service="llm")
 class Worker:
     def __init__(self) -> None:
         settings = LlmSettings.from_env()
-        dynamodb = aws.client("dynamodb")
-        stats = StatsRepository(dynamodb, settings.app_table)
-        activity = ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days)
-        secrets = SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds)
+        tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
+        stats = StatsRepository(tenants, settings.app_table)
+        activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
+        secrets = SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds)
         self.service = LlmService(
-            registry=InstanceRegistry(InstanceRepository(dynamodb, settings.app_table),
+            registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
                                       settings.instance_cache_seconds),
-            conversations=ConversationStore(dynamodb, settings.app_table),
-            llm_config=LlmConfigRepository(dynamodb, settings.app_table),
+            conversations=ConversationStore(tenants, settings.app_table),
+            llm_config=LlmConfigRepository(tenants, settings.app_table),
             secrets=secrets, stats=stats, activity=activity,
             sender=ReplySender(GraphClient.from_settings(settings),
                                secrets, stats, activity, logger),
@@ -46,7 +46,7 @@ class Worker:
             activity_per_message=settings.activity_per_message,
         )
         self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,
-                                     dynamodb=dynamodb, key_prefix="llm-event", logger=logger,
+                                     dynamodb=tenants, key_prefix="llm-event", logger=logger,
                                      max_receives=settings.max_receive_count, on_give_up=self.service.give_up)
 
 

@@ -28,6 +28,7 @@ from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.settings import WebhookSettings
 from wabot.tenancy import TenantContext, require_instance_id
+from wabot.tenant_credentials import TenantCredentials
 
 logger = Logger(service="webhook")
 app = APIGatewayHttpResolver()
@@ -39,12 +40,13 @@ ROUTE = "/webhook/<tenant_id>/<instance_id>"
 def ingress() -> WebhookIngress:
     """Built once per execution environment (clients and caches live as long as it does)."""
     settings = WebhookSettings.from_env()
-    dynamodb = aws.client("dynamodb")
+    # The path names the tenant: its data and secrets are read with that tenant's credentials only.
+    tenants = TenantCredentials(settings.webhook_tenant_role_arn)
     return WebhookIngress(
-        registry=InstanceRegistry(InstanceRepository(dynamodb, settings.app_table), settings.instance_cache_seconds),
-        secrets=SecretStore(settings.ssm_prefix, aws.client("ssm"), settings.secret_cache_seconds),
+        registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table), settings.instance_cache_seconds),
+        secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
         publisher=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
-        activity=ActivityLog(dynamodb, settings.app_table, settings.activity_ttl_days),
+        activity=ActivityLog(tenants, settings.app_table, settings.activity_ttl_days),
         max_body_bytes=settings.max_body_bytes,
         logger=logger,
     )

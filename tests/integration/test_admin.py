@@ -42,8 +42,8 @@ class World:
 @pytest.fixture
 def world(gateway, stack) -> World:
     table = stack.refs["AppTable"]
-    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", table))
-    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", table))
+    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", table, stack.refs["ApiKeyTable"]))
+    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", table, stack.refs["ApiKeyTable"]))
 
     def key(role: str, principal: str) -> str:
         response = admin.post("/admin/api-keys", {"role": role, "principal_id": principal})
@@ -531,13 +531,36 @@ def test_openapi_needs_a_key_too(world):
 
 
 def test_create_tenant_script(stack, capsys):
-    assert cli.main(["initech", "--table", stack.refs["AppTable"]]) == 0
+    assert cli.main(["initech", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 0
     out, err = capsys.readouterr()
     key = out.strip()
     assert key.startswith("wab.initech.") and "\n" not in key  # stdout: the key and nothing else
     logged = [json.loads(line) for line in err.splitlines()]
     assert logged[-1]["tenant_id"] == "initech" and key not in err and key.rsplit(".", 1)[1] not in err
-    assert cli.main(["initech", "--table", stack.refs["AppTable"]]) == 1
+    assert cli.main(["initech", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 1
     assert json.loads(capsys.readouterr().err.splitlines()[-1])["message"] == "tenant already exists"
-    assert cli.main(["Bad Name", "--table", stack.refs["AppTable"]]) == 2
+    assert cli.main(["Bad Name", "--table", stack.refs["AppTable"], "--api-key-table", stack.refs["ApiKeyTable"]]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_move_api_keys_script_upgrades_the_old_layout(stack, capsys):
+    from scripts import move_api_keys
+    from wabot.repositories.apikeys import ApiKeyRepository
+    from wabot.tenancy import TenantContext
+
+    dynamodb, table, key_table = aws.client("dynamodb"), stack.refs["AppTable"], stack.refs["ApiKeyTable"]
+    old_layout = ApiKeyRepository(dynamodb, table)  # before API keys had their own table
+    _, key = old_layout.create(TenantContext("initech"), "admin", "root")
+    revoked, _ = old_layout.create(TenantContext("initech"), "user", "bob")
+    old_layout.revoke(TenantContext("initech"), revoked.key_id)
+    _, other = old_layout.create(TenantContext("globex"), "admin", "root")
+    arguments = ["initech", "--table", table, "--api-key-table", key_table]
+    assert move_api_keys.main(arguments) == 0
+    moved = ApiKeyRepository(dynamodb, key_table)
+    assert moved.authenticate(key).tenant_id == "initech"
+    assert [r.revoked_at is not None for r in moved.list(TenantContext("initech"))].count(True) == 1
+    assert old_layout.list(TenantContext("initech")) == []
+    assert moved.authenticate(other) is None and old_layout.authenticate(other) is not None  # not named: kept
+    assert move_api_keys.main(arguments) == 0
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["moved"] for line in logged] == [2, 0] and key not in json.dumps(logged)

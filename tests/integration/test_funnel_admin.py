@@ -23,8 +23,9 @@ BASE = "/admin/whatsapp/instances"
 
 @pytest.fixture
 def setup(gateway, funnel, stack):
-    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", stack.refs["AppTable"]))
-    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", stack.refs["AppTable"]))
+    tables = stack.refs["AppTable"], stack.refs["ApiKeyTable"]
+    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", *tables))
+    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", *tables))
     guest_key = admin.post("/admin/api-keys", {"role": "guest", "principal_id": "g"}).json()["api_key"]
     guest = AdminClient(gateway, guest_key)
     created = admin.post(BASE, {"name": "Bot", "phone_number_id": "106540352242922", "access_token": "EAAG-token-1234",

@@ -13,8 +13,9 @@ PROVIDER = {"name": "Claude", "kind": "anthropic", "base_url": "https://api.anth
 
 @pytest.fixture
 def clients(gateway, stack):
-    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", stack.refs["AppTable"]))
-    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", stack.refs["AppTable"]))
+    tables = stack.refs["AppTable"], stack.refs["ApiKeyTable"]
+    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", *tables))
+    other = AdminClient(gateway, cli.create_tenant("globex", "Globex", "root", *tables))
     guest_key = admin.post("/admin/api-keys", {"role": "guest", "principal_id": "g"}).json()["api_key"]
     return admin, other, AdminClient(gateway, guest_key)
 

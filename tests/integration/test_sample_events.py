@@ -50,7 +50,7 @@ def load(name: str) -> dict:
 
 def test_authorizer_and_admin_samples(stack, function_env):
     seed_demo(stack)
-    ApiKeyRepository(aws.client("dynamodb"), stack.refs["AppTable"]).import_key(
+    ApiKeyRepository(aws.client("dynamodb"), stack.refs["ApiKeyTable"]).import_key(
         TenantContext("demo"), "wab.demo.0123456789ab." + "S" * 32, "admin", "admin")
     function_env("AdminAuthorizerFunction")
     function_env("AdminFunction")

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from devstack.apigw import http_api_event
 from tests import payloads
+from tests.aws_calls import intercept
 from tests.integration.conftest import SeededInstance, drain, seed_instance
 from wabot import aws
 from wabot.repositories.activity import ActivityLog
@@ -469,11 +470,14 @@ def test_partially_failed_batch_entries_are_retried(webhook, stack, two_tenants)
     assert sorted(i["body"]["message_id"] for i in queued(stack)) == ["wamid.P0", "wamid.P1", "wamid.P2"]
 
 
+def _raise(error: Exception):
+    raise error
+
+
 def test_registry_failure_gives_5xx(webhook, stack, two_tenants):
     acme, _ = two_tenants
-    dynamodb = aws.client("dynamodb")
     error = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "GetItem")
-    with mock.patch.object(dynamodb, "get_item", side_effect=error):
+    with intercept("dynamodb", {"GetItem"}, lambda call: _raise(error)):
         response = post(webhook, acme, payloads.text_notification(acme.phone_number_id))
     assert response["statusCode"] == 500
     assert queued(stack) == []
@@ -481,9 +485,8 @@ def test_registry_failure_gives_5xx(webhook, stack, two_tenants):
 
 def test_activity_log_failure_does_not_fail_an_accepted_webhook(webhook, stack, two_tenants):
     acme, _ = two_tenants
-    dynamodb = aws.client("dynamodb")
     error = ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
-    with mock.patch.object(dynamodb, "put_item", side_effect=error):
+    with intercept("dynamodb", {"PutItem"}, lambda call: _raise(error)):
         response = post(webhook, acme, payloads.text_notification(acme.phone_number_id))
     assert response["statusCode"] == 200
     assert len(queued(stack)) == 1

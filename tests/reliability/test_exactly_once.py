@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.aws_calls import intercept
 from tests.integration.funnel_harness import graph_error, message_event, sqs_record
 from tests.reliability.queue_driver import drive, queue_events
 from wabot import aws
@@ -89,24 +89,17 @@ def faults(request, funnel):
 
     funnel.module.worker().service.sender.graph.http = __import__("httpx").Client(
         transport=__import__("httpx").MockTransport(flaky))
-    dynamodb = aws.client("dynamodb")
     throttle = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                            "PutItem")
-    patches = []
-    for name in ("put_item", "update_item", "get_item"):
-        real = getattr(dynamodb, name)
 
-        def maybe_throttle(*args, _real=real, **kwargs):
-            if rng.random() < throttle_rate:
-                raise throttle
-            return _real(*args, **kwargs)
+    def maybe_throttle(call):
+        if rng.random() < throttle_rate:
+            raise throttle
+        return call()
 
-        patches.append(mock.patch.object(dynamodb, name, side_effect=maybe_throttle))
-    for patch in patches:
-        patch.start()
-    yield
-    for patch in patches:
-        patch.stop()
+    # Every DynamoDB client: the worker's are its tenants' (wabot.tenant_credentials).
+    with intercept("dynamodb", {"PutItem", "UpdateItem", "GetItem"}, maybe_throttle):
+        yield
 
 
 def test_faults_every_message_answered_once_or_dead_lettered(stack, funnel, acme, faults):

@@ -58,12 +58,19 @@ def test_settings_name_missing_variables():
     assert "INBOUND_QUEUE_URL" in str(raised.value)
 
 
+ROLE = {"WEBHOOK_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/stack-tenant-webhook"}
+
+
 def test_settings_from_env():
     settings = WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/stack", "INBOUND_QUEUE_URL": "q",
-                                         "INSTANCE_CACHE_SECONDS": "30"})
+                                         "INSTANCE_CACHE_SECONDS": "30", **ROLE})
     assert settings.instance_cache_seconds == 30
     assert settings.max_body_bytes == 3 * 1024 * 1024
     with pytest.raises(SettingsError, match="INSTANCE_CACHE_SECONDS"):
         WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/s", "INBOUND_QUEUE_URL": "q",
-                                  "INSTANCE_CACHE_SECONDS": "600"})
-    assert {"APP_TABLE", "SSM_PREFIX", "INBOUND_QUEUE_URL"} == WebhookSettings.env_names(required_only=True)
+                                  "INSTANCE_CACHE_SECONDS": "600", **ROLE})
+    with pytest.raises(SettingsError, match="WEBHOOK_TENANT_ROLE_ARN"):
+        WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/s", "INBOUND_QUEUE_URL": "q",
+                                  "WEBHOOK_TENANT_ROLE_ARN": "not-an-arn"})
+    assert {"APP_TABLE", "SSM_PREFIX", "INBOUND_QUEUE_URL", "WEBHOOK_TENANT_ROLE_ARN"} == \
+        WebhookSettings.env_names(required_only=True)

@@ -30,6 +30,13 @@ def client(service: str) -> Any:
     return _session().client(service, config=_CONFIG)
 
 
+def client_with_credentials(service: str, *, aws_access_key_id: str, aws_secret_access_key: str,
+                            aws_session_token: str) -> Any:
+    """A client signed with other credentials than the function's own (tenant credentials)."""
+    return _session().client(service, config=_CONFIG, aws_access_key_id=aws_access_key_id,
+                             aws_secret_access_key=aws_secret_access_key, aws_session_token=aws_session_token)
+
+
 def reset_clients() -> None:
     """Forget every client (tests that start a new AWS mock call this)."""
     client.cache_clear()

@@ -22,7 +22,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from wabot import keys
 from wabot.models.events import InboundEvent
+from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import client_for
 
 # Meta retries a webhook for up to 7 days: remember handled events a day longer.
 IDEMPOTENCY_SECONDS = 8 * 24 * 3600
@@ -47,11 +50,30 @@ class FifoConsumer:
         self.safety_margin = safety_margin
         self.deadline = time.monotonic() + 30
         self._idempotency = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)
-        self._process = idempotent_function(
-            self._process_event, data_keyword_argument="dedup_id", config=self._idempotency, key_prefix=key_prefix,
-            persistence_store=DynamoDBPersistenceLayer(table_name=idempotency_table, boto3_client=dynamodb))
+        self._idempotency_table = idempotency_table
+        self._dynamodb = client_for(dynamodb, "dynamodb")
+        self._key_prefix = key_prefix
+        # Per tenant: (the client it was built with, the idempotent function writing with it).
+        self._processors: dict[str, tuple[Any, Callable[..., Any]]] = {}
         self._processor = SqsFifoPartialProcessor(skip_group_on_error=True)
         self._given_up: set[str] = set()
+
+    def _process(self, *, dedup_id: str, event: InboundEvent) -> Any:
+        """Idempotent per event, its record written with the event's tenant's credentials.
+
+        Record ids read `TENANT#{tenant}#{prefix}#{hash}`, so the tenant role's LeadingKeys
+        condition covers the idempotency table too.
+        """
+        tenant = TenantContext(event.tenant_id)
+        client = self._dynamodb(tenant)
+        cached = self._processors.get(tenant.tenant_id)
+        if cached is None or cached[0] is not client:
+            process = idempotent_function(
+                self._process_event, data_keyword_argument="dedup_id", config=self._idempotency,
+                key_prefix=keys.idempotency_key_prefix(tenant, self._key_prefix),
+                persistence_store=DynamoDBPersistenceLayer(table_name=self._idempotency_table, boto3_client=client))
+            cached = self._processors[tenant.tenant_id] = (client, process)
+        return cached[1](dedup_id=dedup_id, event=event)
 
     def _process_event(self, dedup_id: str, event: InboundEvent) -> dict[str, str]:
         self._handle(event, self.deadline)

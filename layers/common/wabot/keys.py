@@ -1,7 +1,8 @@
 """DynamoDB and SSM keys. Every tenant key is built here, and only from a TenantContext.
 
 Single-table design (see README, "Data design"): every tenant item's partition key starts
-with `TENANT#{tenant_id}`, so no access path can reach another tenant's partition. The one
+with `TENANT#{tenant_id}` (exactly, or followed by `#`), so no access path can reach another
+tenant's partition, and the tenant roles' `dynamodb:LeadingKeys` condition can say so in IAM. The one
 platform-level item is the phone-number claim (`PHONE#{id}`), which only maps a WhatsApp
 number to its owning (tenant, instance) so that a number belongs to one instance platform-wide.
 """
@@ -60,6 +61,14 @@ def user_pk(tenant: TenantContext, instance_id: str, user_key: str) -> str:
     if not user_key:
         raise ValueError("user key required")
     return instance_pk(tenant, instance_id, f"USER#{user_key}")
+
+
+def idempotency_key_prefix(tenant: TenantContext, consumer: str) -> str:
+    """Powertools idempotency record ids read `{this}#{hash}`: the tenant's key first, so the
+    tenant role's LeadingKeys condition covers the idempotency table too."""
+    if not re.fullmatch(r"[a-z-]{1,32}", consumer):
+        raise ValueError("malformed consumer name")
+    return f"{tenant_pk(tenant)}#{consumer}"
 
 
 def phone_claim_key(phone_number_id: str) -> dict[str, str]:

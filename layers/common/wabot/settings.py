@@ -48,7 +48,13 @@ class StorageSettings(_EnvSettings):
     activity_ttl_days: int = Field(default=14, alias="ACTIVITY_TTL_DAYS", ge=1, le=365)
 
 
+# The tenant roles each function assumes, tagged with the tenant, for that tenant's data
+# (one variable per role: the local stack runs every function in one process).
+ROLE_ARN_PATTERN = r"^arn:[a-z-]+:iam::\d{12}:role/.+$"
+
+
 class WebhookSettings(StorageSettings):
+    webhook_tenant_role_arn: str = Field(alias="WEBHOOK_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
     max_body_bytes: int = Field(default=3 * 1024 * 1024, alias="WEBHOOK_MAX_BODY_BYTES", gt=0)
 
@@ -61,6 +67,7 @@ class GraphApiSettings(_EnvSettings):
 class WorkerSettings(StorageSettings, GraphApiSettings):
     """What every SQS worker that answers users needs."""
 
+    worker_tenant_role_arn: str = Field(alias="WORKER_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", ge=1, description="the queue's redrive maxReceiveCount")
     activity_per_message: bool = Field(default=False, alias="ACTIVITY_PER_MESSAGE",
@@ -71,7 +78,12 @@ class FunnelSettings(WorkerSettings):
     llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
 
 
-class AdminSettings(StorageSettings):
+class AuthorizerSettings(_EnvSettings):
+    api_key_table: str = Field(alias="API_KEY_TABLE", min_length=1)
+
+
+class AdminSettings(StorageSettings, AuthorizerSettings):
+    admin_tenant_role_arn: str = Field(alias="ADMIN_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
     public_api_url: str = Field(default="", alias="PUBLIC_API_URL", pattern=r"^(https?://[^/?#\s]+/?)?$",
                                 description="base of the webhook URLs shown to admins; empty: the API's own")

@@ -11,6 +11,7 @@ from wabot import keys
 from wabot.dynamo import from_item, key, to_item, to_value
 from wabot.models.activity import ActivityEntry, ActivityKind
 from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import client_for
 
 REJECTIONS_SK_SUFFIX = "#rejections"
 REJECTION_PREFIX = "rejected:"  # one counter attribute per reason
@@ -34,7 +35,7 @@ class ActivityLog:
         ttl_days: int = 14,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
         self._ttl = timedelta(days=ttl_days)
         self._clock = clock
@@ -55,7 +56,7 @@ class ActivityLog:
             "expires_at": int((entry.at + self._ttl).timestamp()),
             **entry.model_dump(mode="json"),
         }
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        self._db(tenant).put_item(TableName=self._table, Item=to_item(item))
         return entry
 
     def count_rejection(self, tenant: TenantContext, instance_id: str, reason: str, detail: dict[str, str]) -> int:
@@ -65,7 +66,7 @@ class ActivityLog:
         now = self._clock()
         minute = now.replace(second=0, microsecond=0)
         item_key = key(keys.activity_pk(tenant, instance_id), _sort_key(minute, REJECTIONS_SK_SUFFIX[1:]))
-        counted = self._dynamodb.update_item(
+        counted = self._db(tenant).update_item(
             TableName=self._table, Key=item_key, ReturnValues="UPDATED_NEW",
             UpdateExpression="SET #at = if_not_exists(#at, :at), #kind = :kind, #expires = if_not_exists(#expires, "
                              ":expires) ADD #total :one, #reason :one",
@@ -76,7 +77,7 @@ class ActivityLog:
                                        ":one": to_value(1)})
         total = int(counted["Attributes"]["rejected_total"]["N"])
         if total <= REJECTION_SAMPLES:
-            self._dynamodb.update_item(
+            self._db(tenant).update_item(
                 TableName=self._table, Key=item_key, UpdateExpression="SET #sample = :sample",
                 ExpressionAttributeNames={"#sample": f"sample_{total}"},
                 ExpressionAttributeValues={":sample": to_value({"at": now.isoformat(), "reason": reason[:64],
@@ -85,7 +86,7 @@ class ActivityLog:
 
     def recent(self, tenant: TenantContext, instance_id: str, limit: int = 100) -> list[ActivityEntry]:
         now_epoch = int(self._clock().timestamp())
-        response = self._dynamodb.query(
+        response = self._db(tenant).query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             # DynamoDB deletes expired items lazily (up to ~48 h): hide them ourselves.

@@ -1,7 +1,8 @@
 """Admin API keys: random, shown once, stored only as a SHA-256 hash under the tenant.
 
 A key reads `wab.{tenant_id}.{key_id}.{secret}`: the tenant and key id say where its hash is
-stored (a GetItem in the tenant's own partition), the secret (192 random bits) proves it.
+stored (a GetItem in the tenant's partition of the API-key table, a table no worker's policy
+names), the secret (192 random bits) proves it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wabot.dynamo import from_item, key, query_partition, to_item
 from wabot.errors import NotFoundError, TenantContextError
 from wabot.models.principal import ApiKeyRecord, Role
 from wabot.tenancy import TenantContext, require_tenant
+from wabot.tenant_credentials import client_for
 
 KEY_PATTERN = re.compile(r"^wab\.([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.([0-9a-f]{12})\.([A-Za-z0-9_-]{32})$")
 
@@ -28,7 +30,7 @@ def _hash(api_key: str) -> str:
 
 class ApiKeyRepository:
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
 
     def create(self, tenant: TenantContext, role: Role, principal_id: str,
@@ -40,7 +42,7 @@ class ApiKeyRepository:
         record = ApiKeyRecord(key_id=key_id, tenant_id=tenant_id, principal_id=principal_id, role=role,
                               created_at=datetime.now(UTC), created_by=created_by)
         item = {**keys.api_key_key(tenant, key_id), "key_hash": _hash(plaintext), **record.model_dump(mode="json")}
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item),
+        self._db(tenant).put_item(TableName=self._table, Item=to_item(item),
                                 ConditionExpression="attribute_not_exists(pk)")
         return record, plaintext
 
@@ -54,11 +56,11 @@ class ApiKeyRepository:
                               role=role, created_at=datetime.now(UTC), created_by="import")
         item = {**keys.api_key_key(tenant, record.key_id), "key_hash": _hash(api_key),
                 **record.model_dump(mode="json")}
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(item))
+        self._db(tenant).put_item(TableName=self._table, Item=to_item(item))
         return record
 
     def list(self, tenant: TenantContext) -> list[ApiKeyRecord]:
-        items = query_partition(self._dynamodb, self._table, keys.tenant_pk(tenant), keys.APIKEY_SK_PREFIX)
+        items = query_partition(self._db(tenant), self._table, keys.tenant_pk(tenant), keys.APIKEY_SK_PREFIX)
         return [ApiKeyRecord.model_validate(from_item(item)) for item in items]
 
     def revoke(self, tenant: TenantContext, key_id: str) -> ApiKeyRecord:
@@ -66,9 +68,9 @@ class ApiKeyRepository:
             item_key = keys.api_key_key(tenant, key_id)
         except ValueError:
             raise NotFoundError(key_id) from None
-        client_error = self._dynamodb.exceptions.ConditionalCheckFailedException
+        client_error = self._db(tenant).exceptions.ConditionalCheckFailedException
         try:
-            response = self._dynamodb.update_item(
+            response = self._db(tenant).update_item(
                 TableName=self._table, Key=key(item_key["pk"], item_key["sk"]),
                 UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
                 ConditionExpression="attribute_exists(pk)",
@@ -90,7 +92,7 @@ class ApiKeyRepository:
         except TenantContextError:
             return None
         item_key = keys.api_key_key(tenant, key_id)
-        response = self._dynamodb.get_item(TableName=self._table, Key=key(item_key["pk"], item_key["sk"]),
+        response = self._db(tenant).get_item(TableName=self._table, Key=key(item_key["pk"], item_key["sk"]),
                                            ConsistentRead=True)
         item = response.get("Item")
         if not item or "revoked_at" in item:

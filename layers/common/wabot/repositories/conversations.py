@@ -29,6 +29,7 @@ from wabot import keys
 from wabot.dynamo import delete_partition, from_item, key, query_partition, to_item
 from wabot.models.conversation import ConversationState
 from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import client_for
 
 USER_SK_PREFIX = "USER#"
 PROFILE_SK = "PROFILE"
@@ -90,7 +91,7 @@ class ConcurrentUpdate(Exception):
 
 class ConversationStore:
     def __init__(self, dynamodb: Any, table: str, clock=time.time) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
         self._clock = clock
 
@@ -98,7 +99,7 @@ class ConversationStore:
         return int(self._clock()) + STATE_TTL_SECONDS
 
     def get_profile(self, tenant: TenantContext, instance_id: str, user_key: str) -> UserProfile | None:
-        response = self._dynamodb.get_item(TableName=self._table, ConsistentRead=True,
+        response = self._db(tenant).get_item(TableName=self._table, ConsistentRead=True,
                                            Key=key(keys.user_pk(tenant, instance_id, user_key), PROFILE_SK))
         item = response.get("Item")
         if not item:
@@ -121,11 +122,11 @@ class ConversationStore:
         if expected:
             arguments["ExpressionAttributeValues"] = {":v": {"N": str(expected)}}
         try:
-            self._dynamodb.put_item(**arguments)
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            self._db(tenant).put_item(**arguments)
+        except self._db(tenant).exceptions.ConditionalCheckFailedException:
             raise ConcurrentUpdate(profile.user_key) from None
         if expected == 0:
-            self._dynamodb.put_item(TableName=self._table, Item=to_item({
+            self._db(tenant).put_item(TableName=self._table, Item=to_item({
                 "pk": keys.users_pk(tenant, instance_id), "sk": f"{USER_SK_PREFIX}{profile.user_key}",
                 "phone": profile.phone, "user_id": profile.user_id, "expires_at": self._expires()}))
         return saved
@@ -143,7 +144,7 @@ class ConversationStore:
                       events: list[tuple[str, str, int]], write: bool = True) -> int:
         """Add events (sort-key suffix, step, epoch) not there yet; returns how many were (or would be) new."""
         pk = keys.user_pk(tenant, instance_id, user_key)
-        existing = {item["sk"]["S"] for item in query_partition(self._dynamodb, self._table, pk, "EVENT#",
+        existing = {item["sk"]["S"] for item in query_partition(self._db(tenant), self._table, pk, "EVENT#",
                                                                 keys_only=True)}
         new = [(f"EVENT#{suffix}", step, at) for suffix, step, at in events if f"EVENT#{suffix}" not in existing]
         if write:
@@ -152,13 +153,13 @@ class ConversationStore:
                     "pk": pk, "sk": sk, "step": step, "at": at, "expires_at": self._expires()})}}
                     for sk, step, at in new[start:start + 25]]}
                 while pending:
-                    pending = self._dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                    pending = self._db(tenant).batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         return len(new)
 
     def steps(self, tenant: TenantContext, instance_id: str, user_key: str) -> list[str]:
         """The user's funnel steps, oldest first: history imported from the legacy platform, then
         the latest ones the profile keeps."""
-        items = query_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key), "EVENT#")
+        items = query_partition(self._db(tenant), self._table, keys.user_pk(tenant, instance_id, user_key), "EVENT#")
         steps = [item["step"] for item in map(from_item, items)]
         profile = self.get_profile(tenant, instance_id, user_key)
         return steps + (profile.steps if profile else [])
@@ -170,7 +171,7 @@ class ConversationStore:
         if rank is None:
             return False
         try:
-            self._dynamodb.update_item(
+            self._db(tenant).update_item(
                 TableName=self._table, Key=key(keys.user_pk(tenant, instance_id, user_key), f"OUT#{wamid}"),
                 UpdateExpression="SET #s = :s, #r = :r, #at = :at, expires_at = :exp",
                 ConditionExpression="attribute_not_exists(#r) OR #r < :r",
@@ -178,12 +179,12 @@ class ConversationStore:
                 ExpressionAttributeValues={":s": {"S": status}, ":r": {"N": str(rank)}, ":at": {"N": str(at)},
                                            ":exp": {"N": str(self._expires())}},
             )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+        except self._db(tenant).exceptions.ConditionalCheckFailedException:
             return False
         return True
 
     def outbound_status(self, tenant: TenantContext, instance_id: str, user_key: str, wamid: str) -> str | None:
-        response = self._dynamodb.get_item(TableName=self._table,
+        response = self._db(tenant).get_item(TableName=self._table,
                                            Key=key(keys.user_pk(tenant, instance_id, user_key), f"OUT#{wamid}"))
         return from_item(response["Item"])["status"] if "Item" in response else None
 
@@ -197,7 +198,7 @@ class ConversationStore:
             "FilterExpression": "phone = :ref OR user_id = :ref",
             "ExpressionAttributeValues": {":pk": {"S": keys.users_pk(tenant, instance_id)}, ":ref": {"S": reference}}}
         while True:
-            page = self._dynamodb.query(**arguments)
+            page = self._db(tenant).query(**arguments)
             if page.get("Items"):
                 return page["Items"][0]["sk"]["S"].removeprefix(USER_SK_PREFIX)
             if "LastEvaluatedKey" not in page:
@@ -213,7 +214,7 @@ class ConversationStore:
         pk = keys.user_pk(tenant, instance_id, user_key)
         for i, (role, text) in enumerate(turns):
             stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-            self._dynamodb.put_item(TableName=self._table, Item=to_item({
+            self._db(tenant).put_item(TableName=self._table, Item=to_item({
                 "pk": pk, "sk": f"HIST#{stamp}#{i}", "role": role, "text": text[:8000],
                 "expires_at": self._expires()}))
 
@@ -221,7 +222,7 @@ class ConversationStore:
         """The last `turns` exchanges (user + assistant), oldest first."""
         if turns <= 0:
             return []
-        response = self._dynamodb.query(
+        response = self._db(tenant).query(
             TableName=self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :h)",
             ExpressionAttributeValues={":pk": {"S": keys.user_pk(tenant, instance_id, user_key)},
                                        ":h": {"S": "HIST#"}},
@@ -231,35 +232,35 @@ class ConversationStore:
         return [(item["role"], item["text"]) for item in reversed(items) if item.get("expires_at", now + 1) > now]
 
     def get_llm_plan(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str) -> ReplyPlan | None:
-        response = self._dynamodb.get_item(TableName=self._table, ConsistentRead=True, Key=key(
+        response = self._db(tenant).get_item(TableName=self._table, ConsistentRead=True, Key=key(
             keys.user_pk(tenant, instance_id, user_key), f"LLMREPLY#{message_id}"))
         return ReplyPlan.model_validate(from_item(response["Item"])) if "Item" in response else None
 
     def save_llm_plan(self, tenant: TenantContext, instance_id: str, user_key: str, plan: ReplyPlan) -> None:
-        self._dynamodb.put_item(TableName=self._table, Item=to_item({
+        self._db(tenant).put_item(TableName=self._table, Item=to_item({
             "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"LLMREPLY#{plan.message_id}",
             "expires_at": int(self._clock()) + 8 * 24 * 3600, **plan.model_dump(mode="json")}))
 
     def reset_user(self, tenant: TenantContext, instance_id: str, user_key: str) -> int:
         """Forget one user: profile, funnel events, discovery answers, history."""
-        deleted = delete_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key))
-        self._dynamodb.delete_item(TableName=self._table, Key=key(keys.users_pk(tenant, instance_id),
+        deleted = delete_partition(self._db(tenant), self._table, keys.user_pk(tenant, instance_id, user_key))
+        self._db(tenant).delete_item(TableName=self._table, Key=key(keys.users_pk(tenant, instance_id),
                                                                   f"{USER_SK_PREFIX}{user_key}"))
         return deleted
 
 
 class InstanceDataPurger:
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
 
     def purge(self, tenant: TenantContext, instance_id: str) -> int:
         """Delete every user partition, the user index, the activity log and the stats."""
         deleted = 0
         index_pk = keys.users_pk(tenant, instance_id)
-        for item in query_partition(self._dynamodb, self._table, index_pk, USER_SK_PREFIX, keys_only=True):
+        for item in query_partition(self._db(tenant), self._table, index_pk, USER_SK_PREFIX, keys_only=True):
             user_key = item["sk"]["S"].removeprefix(USER_SK_PREFIX)
-            deleted += delete_partition(self._dynamodb, self._table, keys.user_pk(tenant, instance_id, user_key))
+            deleted += delete_partition(self._db(tenant), self._table, keys.user_pk(tenant, instance_id, user_key))
         for pk in (index_pk, keys.activity_pk(tenant, instance_id), keys.stats_pk(tenant, instance_id)):
-            deleted += delete_partition(self._dynamodb, self._table, pk)
+            deleted += delete_partition(self._db(tenant), self._table, pk)
         return deleted

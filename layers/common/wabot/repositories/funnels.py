@@ -16,6 +16,7 @@ from wabot.funnel.flow import Flow
 from wabot.funnel.legacy import convert_legacy
 from wabot.keys import tenant_pk
 from wabot.tenancy import TenantContext, require_instance_id
+from wabot.tenant_credentials import client_for
 
 # DynamoDB's item limit is 400 KB; the rest of the item and a margin stay below it.
 MAX_STORED_BYTES = 350_000
@@ -28,14 +29,14 @@ class FlowTooLarge(ValueError):
 
 class FunnelRepository:
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
 
     def _key(self, tenant: TenantContext, instance_id: str) -> dict[str, Any]:
         return key(tenant_pk(tenant), f"FUNNEL#{require_instance_id(instance_id)}")
 
     def get(self, tenant: TenantContext, instance_id: str) -> Flow | None:
-        item = self._dynamodb.get_item(TableName=self._table, Key=self._key(tenant, instance_id)).get("Item")
+        item = self._db(tenant).get_item(TableName=self._table, Key=self._key(tenant, instance_id)).get("Item")
         if not item:
             return None
         if "flow" in item:
@@ -50,8 +51,8 @@ class FunnelRepository:
         return blob
 
     def put(self, tenant: TenantContext, instance_id: str, flow: Flow) -> None:
-        self._dynamodb.put_item(TableName=self._table,
-                                Item={**self._key(tenant, instance_id), "flow": {"B": self.encode(flow)}})
+        self._db(tenant).put_item(TableName=self._table,
+                                  Item={**self._key(tenant, instance_id), "flow": {"B": self.encode(flow)}})
 
     def delete(self, tenant: TenantContext, instance_id: str) -> None:
-        self._dynamodb.delete_item(TableName=self._table, Key=self._key(tenant, instance_id))
+        self._db(tenant).delete_item(TableName=self._table, Key=self._key(tenant, instance_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from wabot.dynamo import decode_cursor, encode_cursor, from_item, key, query_par
 from wabot.errors import ConflictError, InstanceNotFound
 from wabot.models.instance import InstanceConfig
 from wabot.tenancy import TenantContext, is_slug, require_tenant
+from wabot.tenant_credentials import TenantCredentials, client_for
 
 
 class InstanceIdTaken(ConflictError):
@@ -25,21 +27,22 @@ class ConcurrentModification(ConflictError):
     public_message = "the instance changed meanwhile; read it and try again"
 
 
+def _owner_values(config: InstanceConfig) -> dict[str, Any]:
+    return {":t": {"S": config.tenant_id}, ":i": {"S": config.instance_id}}
+
+
 def _claim_item(config: InstanceConfig) -> dict[str, Any]:
     return to_item({**keys.phone_claim_key(config.phone_number_id), "tenant_id": config.tenant_id,
                     "instance_id": config.instance_id})
 
 
-def _release_claim(table: str, config: InstanceConfig) -> dict[str, Any]:
-    """Deletes the instance's number claim only if the claim is this instance's (or is gone)."""
-    return {"Delete": {"TableName": table, "Key": to_item(keys.phone_claim_key(config.phone_number_id)),
-                       "ConditionExpression": "attribute_not_exists(pk) OR (tenant_id = :t AND instance_id = :i)",
-                       "ExpressionAttributeValues": {":t": {"S": config.tenant_id}, ":i": {"S": config.instance_id}}}}
-
-
 class InstanceRepository:
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+    """Instance configs (tenant clients) and the platform's phone-number claims (`claims`: the
+    admin function's own client; operator tools and tests pass one client for both)."""
+
+    def __init__(self, dynamodb: Any, table: str, claims: Any | None = None) -> None:
+        self._db = client_for(dynamodb, "dynamodb")
+        self._claims = claims if claims is not None or isinstance(dynamodb, TenantCredentials) else dynamodb
         self._table = table
 
     def _item(self, tenant: TenantContext, config: InstanceConfig) -> dict[str, Any]:
@@ -56,7 +59,7 @@ class InstanceRepository:
 
     def get(self, tenant: TenantContext, instance_id: str) -> InstanceConfig:
         item_key = keys.instance_key(tenant, instance_id)
-        response = self._dynamodb.get_item(TableName=self._table, Key=to_item(item_key), ConsistentRead=True)
+        response = self._db(tenant).get_item(TableName=self._table, Key=to_item(item_key), ConsistentRead=True)
         item = response.get("Item")
         if not item:
             raise InstanceNotFound(instance_id)
@@ -64,7 +67,7 @@ class InstanceRepository:
 
     def put(self, tenant: TenantContext, config: InstanceConfig) -> None:
         """Unconditional write of the config alone (fixtures, migrations of existing items)."""
-        self._dynamodb.put_item(TableName=self._table, Item=self._item(tenant, config))
+        self._db(tenant).put_item(TableName=self._table, Item=self._item(tenant, config))
 
     def list(self, tenant: TenantContext, limit: int = 50, cursor: str | None = None,
              owner_id: str | None = None) -> tuple[list[InstanceConfig], str | None]:
@@ -87,70 +90,106 @@ class InstanceRepository:
                     or not is_slug(start["sk"].removeprefix(keys.INSTANCE_SK_PREFIX)):
                 raise ValueError("invalid cursor")
             arguments["ExclusiveStartKey"] = key(start["pk"], start["sk"])
-        page = self._dynamodb.query(**arguments)
+        page = self._db(tenant).query(**arguments)
         configs = [self._config(tenant, item) for item in page.get("Items", [])]
         return configs, encode_cursor(page.get("LastEvaluatedKey"))
 
     def ids_starting_with(self, tenant: TenantContext, prefix: str) -> set[str]:
-        items = query_partition(self._dynamodb, self._table, keys.tenant_pk(tenant),
+        items = query_partition(self._db(tenant), self._table, keys.tenant_pk(tenant),
                                 keys.INSTANCE_SK_PREFIX + prefix, keys_only=True)
         return {item["sk"]["S"].removeprefix(keys.INSTANCE_SK_PREFIX) for item in items}
 
+    def _claims_client(self) -> Any:
+        if self._claims is None:
+            raise PermissionError("phone-number claims are written only by the admin function's own role")
+        return self._claims
+
     def phone_number_taken(self, phone_number_id: str) -> bool:
         """Whether some instance on the platform claims this number (the claim says nothing else)."""
-        response = self._dynamodb.get_item(TableName=self._table, Key=to_item(keys.phone_claim_key(phone_number_id)),
-                                           ProjectionExpression="pk")
+        response = self._claims_client().get_item(TableName=self._table,
+                                                  Key=to_item(keys.phone_claim_key(phone_number_id)),
+                                                  ProjectionExpression="pk")
         return "Item" in response
 
+    def _claim(self, config: InstanceConfig) -> bool:
+        """Claim the number for this (tenant, instance); True when this call created the claim.
+
+        A claim is platform data, written with the admin function's own credentials, so it
+        cannot share a transaction with the config (tenant credentials): claim first, write
+        the config, and release a claim this call created when the config write fails.
+        """
+        try:
+            response = self._claims_client().put_item(
+                TableName=self._table, Item=_claim_item(config), ReturnValues="ALL_OLD",
+                ConditionExpression="attribute_not_exists(pk) OR (tenant_id = :t AND instance_id = :i)",
+                ExpressionAttributeValues=_owner_values(config))
+        except self._claims_client().exceptions.ConditionalCheckFailedException:
+            raise PhoneNumberTaken(config.phone_number_id) from None
+        return "Attributes" not in response
+
+    def _release(self, config: InstanceConfig) -> None:
+        """Drop the claim of `config`'s number, only if it is still this instance's."""
+        claims = self._claims_client()
+        # No claim, or another instance's: nothing of ours to release.
+        with contextlib.suppress(claims.exceptions.ConditionalCheckFailedException):
+            claims.delete_item(TableName=self._table, Key=to_item(keys.phone_claim_key(config.phone_number_id)),
+                               ConditionExpression="tenant_id = :t AND instance_id = :i",
+                               ExpressionAttributeValues=_owner_values(config))
+
+    def _require_own_claim(self, config: InstanceConfig) -> None:
+        """A number is moved only away from this instance's own claim (or a missing one): if the
+        claim is, by a race or a repair, another instance's, nothing changes."""
+        item = self._claims_client().get_item(TableName=self._table, ConsistentRead=True,
+                                              Key=to_item(keys.phone_claim_key(config.phone_number_id))).get("Item")
+        if item and (item["tenant_id"]["S"], item["instance_id"]["S"]) != (config.tenant_id, config.instance_id):
+            raise ConcurrentModification(config.instance_id)
+
+    def _write_claimed(self, config: InstanceConfig, write: Callable[[], None]) -> None:
+        created = self._claim(config)
+        try:
+            write()
+        except BaseException:
+            if created:
+                self._release(config)
+            raise
+
     def create(self, tenant: TenantContext, config: InstanceConfig) -> None:
-        """Write the config and claim its phone number platform-wide, atomically."""
-        self._transact(
-            [
-                {"Put": {"TableName": self._table, "Item": self._item(tenant, config),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": self._table, "Item": _claim_item(config),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-            ],
-            [InstanceIdTaken(config.instance_id), PhoneNumberTaken(config.phone_number_id)],
-        )
+        """Claim its phone number platform-wide, then write the config (a new id only)."""
+        def write() -> None:
+            try:
+                self._db(tenant).put_item(TableName=self._table, Item=self._item(tenant, config),
+                                          ConditionExpression="attribute_not_exists(pk)")
+            except self._db(tenant).exceptions.ConditionalCheckFailedException:
+                raise InstanceIdTaken(config.instance_id) from None
+
+        self._write_claimed(config, write)
 
     def replace(self, tenant: TenantContext, old: InstanceConfig, new: InstanceConfig) -> None:
         """Write `new` only if the stored config is still at `old.version`; move the number claim."""
-        operations: list[dict[str, Any]] = [
-            {"Put": {"TableName": self._table, "Item": self._item(tenant, new),
-                     "ConditionExpression": "version = :expected",
-                     "ExpressionAttributeValues": {":expected": to_value(old.version)}}},
-        ]
-        errors: list[Exception] = [ConcurrentModification(old.instance_id)]
-        if new.phone_number_id != old.phone_number_id:
-            operations += [
-                _release_claim(self._table, old),
-                {"Put": {"TableName": self._table, "Item": _claim_item(new),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-            ]
-            errors += [ConcurrentModification(old.instance_id), PhoneNumberTaken(new.phone_number_id)]
-        self._transact(operations, errors)
+        def write() -> None:
+            try:
+                self._db(tenant).put_item(TableName=self._table, Item=self._item(tenant, new),
+                                          ConditionExpression="version = :expected",
+                                          ExpressionAttributeValues={":expected": to_value(old.version)})
+            except self._db(tenant).exceptions.ConditionalCheckFailedException:
+                raise ConcurrentModification(old.instance_id) from None
+
+        if new.phone_number_id == old.phone_number_id:
+            write()
+            return
+        self._require_own_claim(old)
+        self._write_claimed(new, write)
+        self._release(old)
 
     def delete(self, tenant: TenantContext, config: InstanceConfig) -> None:
+        """Delete the config, then release its number's claim (if it is still this instance's)."""
         item_key = keys.instance_key(tenant, config.instance_id)
-        self._transact(
-            [
-                {"Delete": {"TableName": self._table, "Key": to_item(item_key),
-                            "ConditionExpression": "attribute_exists(pk)"}},
-                _release_claim(self._table, config),
-            ],
-            [InstanceNotFound(config.instance_id), ConcurrentModification(config.instance_id)],
-        )
-
-    def _transact(self, operations: list[dict[str, Any]], errors: list[Exception]) -> None:
         try:
-            self._dynamodb.transact_write_items(TransactItems=operations)
-        except self._dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons", [])
-            for reason, error in zip(reasons, errors, strict=False):
-                if reason.get("Code") == "ConditionalCheckFailed":
-                    raise error from None
-            raise
+            self._db(tenant).delete_item(TableName=self._table, Key=to_item(item_key),
+                                         ConditionExpression="attribute_exists(pk)")
+        except self._db(tenant).exceptions.ConditionalCheckFailedException:
+            raise InstanceNotFound(config.instance_id) from None
+        self._release(config)
 
 
 class InstanceRegistry:

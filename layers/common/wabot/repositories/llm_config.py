@@ -15,6 +15,7 @@ from wabot.dynamo import from_item, key, query_partition, to_item
 from wabot.errors import NotFoundError
 from wabot.keys import tenant_pk
 from wabot.tenancy import SLUG_PATTERN, TenantContext
+from wabot.tenant_credentials import client_for
 
 ProviderKind = Literal["openai", "gemini", "anthropic"]
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -39,27 +40,27 @@ class LlmProvider(BaseModel):
 
 class LlmConfigRepository:
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
 
     def settings(self, tenant: TenantContext) -> TenantSettings:
-        item = self._dynamodb.get_item(TableName=self._table, Key=key(tenant_pk(tenant), "SETTINGS")).get("Item")
+        item = self._db(tenant).get_item(TableName=self._table, Key=key(tenant_pk(tenant), "SETTINGS")).get("Item")
         data = from_item(item) if item else {}
         return TenantSettings.model_validate({k: v for k, v in data.items() if k not in ("pk", "sk")})
 
     def save_settings(self, tenant: TenantContext, settings: TenantSettings) -> None:
-        self._dynamodb.put_item(TableName=self._table, Item=to_item(
+        self._db(tenant).put_item(TableName=self._table, Item=to_item(
             {"pk": tenant_pk(tenant), "sk": "SETTINGS", **settings.model_dump(mode="json")}))
 
     def provider(self, tenant: TenantContext, provider_id: str) -> LlmProvider:
-        item = self._dynamodb.get_item(TableName=self._table,
+        item = self._db(tenant).get_item(TableName=self._table,
                                        Key=key(tenant_pk(tenant), PROVIDER_SK_PREFIX + provider_id)).get("Item")
         if not item:
             raise NotFoundError(provider_id)
         return LlmProvider.model_validate(from_item(item))
 
     def providers(self, tenant: TenantContext) -> list[LlmProvider]:
-        items = query_partition(self._dynamodb, self._table, tenant_pk(tenant), PROVIDER_SK_PREFIX)
+        items = query_partition(self._db(tenant), self._table, tenant_pk(tenant), PROVIDER_SK_PREFIX)
         return [LlmProvider.model_validate(from_item(item)) for item in items]
 
     def save_provider(self, tenant: TenantContext, provider: LlmProvider, create: bool) -> bool:
@@ -68,8 +69,8 @@ class LlmConfigRepository:
             {"pk": tenant_pk(tenant), "sk": PROVIDER_SK_PREFIX + provider.id, **provider.model_dump(mode="json")})}
         arguments["ConditionExpression"] = "attribute_not_exists(pk)" if create else "attribute_exists(pk)"
         try:
-            self._dynamodb.put_item(**arguments)
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            self._db(tenant).put_item(**arguments)
+        except self._db(tenant).exceptions.ConditionalCheckFailedException:
             if create:
                 return False
             raise NotFoundError(provider.id) from None
@@ -77,8 +78,8 @@ class LlmConfigRepository:
 
     def delete_provider(self, tenant: TenantContext, provider_id: str) -> None:
         try:
-            self._dynamodb.delete_item(TableName=self._table,
+            self._db(tenant).delete_item(TableName=self._table,
                                        Key=key(tenant_pk(tenant), PROVIDER_SK_PREFIX + provider_id),
                                        ConditionExpression="attribute_exists(pk)")
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+        except self._db(tenant).exceptions.ConditionalCheckFailedException:
             raise NotFoundError(provider_id) from None

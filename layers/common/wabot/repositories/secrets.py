@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from wabot import keys
 from wabot.models.instance import InstanceConfig
 from wabot.tenancy import TenantContext, require_tenant
+from wabot.tenant_credentials import client_for
 
 
 def mask(secret: str | None) -> str | None:
@@ -34,13 +35,22 @@ def _is_not_found(exc: BaseException) -> bool:
 
 class SecretStore:
     def __init__(self, ssm_prefix: str, ssm_client: Any, max_age: float = 300.0) -> None:
+        """`ssm_client`: a TenantCredentials (each tenant's own credentials) or one client for all."""
         self._prefix = ssm_prefix.rstrip("/")
-        self._ssm = ssm_client
-        self._provider = SSMProvider(boto3_client=ssm_client)
+        self._ssm = client_for(ssm_client, "ssm")
+        # One Powertools provider (and its cache) per tenant, rebuilt when the tenant's client is.
+        self._providers: dict[str, tuple[Any, SSMProvider]] = {}
         self._max_age = int(max_age)
         # Config version each secret was last fetched at: a newer version (rotation, restart)
         # bypasses the Powertools cache once.
         self._fetched_version: dict[str, int] = {}
+
+    def _provider(self, tenant: TenantContext) -> SSMProvider:
+        client = self._ssm(tenant)
+        cached = self._providers.get(tenant.tenant_id)
+        if cached is None or cached[0] is not client:
+            cached = self._providers[tenant.tenant_id] = (client, SSMProvider(boto3_client=client))
+        return cached[1]
 
     def path(self, tenant: TenantContext, instance_id: str, name: str) -> str:
         return keys.secret_path(self._prefix, tenant, instance_id, name)
@@ -53,7 +63,7 @@ class SecretStore:
         path = self.path(tenant, config.instance_id, name)
         stale = force_fetch or self._fetched_version.get(path, config.version) < config.version
         try:
-            value = self._provider.get(path, decrypt=True, max_age=self._max_age, force_fetch=stale)
+            value = self._provider(tenant).get(path, decrypt=True, max_age=self._max_age, force_fetch=stale)
         except GetParameterError as exc:
             if _is_not_found(exc):
                 return None
@@ -63,28 +73,29 @@ class SecretStore:
 
     def put(self, tenant: TenantContext, instance_id: str, name: str, value: str) -> None:
         """Store (or rotate) a secret as SecureString; readers pick it up on the next config version."""
-        self._ssm.put_parameter(
+        self._ssm(tenant).put_parameter(
             Name=self.path(tenant, instance_id, name), Value=value, Type="SecureString", Overwrite=True
         )
 
     def get_tenant_secret(self, tenant: TenantContext, *parts: str, force_fetch: bool = False) -> str | None:
         path = keys.tenant_secret_path(self._prefix, tenant, *parts)
         try:
-            return self._provider.get(path, decrypt=True, max_age=self._max_age, force_fetch=force_fetch) or None
+            value = self._provider(tenant).get(path, decrypt=True, max_age=self._max_age, force_fetch=force_fetch)
+            return value or None
         except GetParameterError as exc:
             if _is_not_found(exc):
                 return None
             raise
 
     def put_tenant_secret(self, tenant: TenantContext, value: str, *parts: str) -> None:
-        self._ssm.put_parameter(Name=keys.tenant_secret_path(self._prefix, tenant, *parts), Value=value,
+        self._ssm(tenant).put_parameter(Name=keys.tenant_secret_path(self._prefix, tenant, *parts), Value=value,
                                 Type="SecureString", Overwrite=True)
 
     def delete_tenant_secret(self, tenant: TenantContext, *parts: str) -> None:
-        self._ssm.delete_parameters(Names=[keys.tenant_secret_path(self._prefix, tenant, *parts)])
+        self._ssm(tenant).delete_parameters(Names=[keys.tenant_secret_path(self._prefix, tenant, *parts)])
 
     def masked_tenant_secret(self, tenant: TenantContext, *parts: str) -> str | None:
-        response = self._ssm.get_parameters(Names=[keys.tenant_secret_path(self._prefix, tenant, *parts)],
+        response = self._ssm(tenant).get_parameters(Names=[keys.tenant_secret_path(self._prefix, tenant, *parts)],
                                             WithDecryption=True)
         found = response.get("Parameters", [])
         return mask(found[0]["Value"]) if found else None
@@ -92,9 +103,9 @@ class SecretStore:
     def current(self, tenant: TenantContext, instance_id: str, name: str) -> str | None:
         """The stored value, uncached (for comparisons by operator tools)."""
         try:
-            return self._ssm.get_parameter(Name=self.path(tenant, instance_id, name), WithDecryption=True)[
+            return self._ssm(tenant).get_parameter(Name=self.path(tenant, instance_id, name), WithDecryption=True)[
                 "Parameter"]["Value"]
-        except self._ssm.exceptions.ParameterNotFound:
+        except self._ssm(tenant).exceptions.ParameterNotFound:
             return None
 
     def masked(self, tenant: TenantContext, instance_ids: list[str]) -> dict[str, dict[str, str | None]]:
@@ -103,7 +114,7 @@ class SecretStore:
         result: dict[str, dict[str, str | None]] = {i: dict.fromkeys(keys.SECRET_NAMES) for i in instance_ids}
         names = list(paths)
         for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
-            response = self._ssm.get_parameters(Names=names[start : start + 10], WithDecryption=True)
+            response = self._ssm(tenant).get_parameters(Names=names[start : start + 10], WithDecryption=True)
             for parameter in response.get("Parameters", []):
                 instance_id, name = paths[parameter["Name"]]
                 result[instance_id][name] = mask(parameter["Value"])
@@ -111,8 +122,9 @@ class SecretStore:
 
     def delete_all(self, tenant: TenantContext, instance_id: str) -> None:
         names = [self.path(tenant, instance_id, name) for name in keys.SECRET_NAMES]
-        self._ssm.delete_parameters(Names=names)  # names that do not exist are ignored
+        self._ssm(tenant).delete_parameters(Names=names)  # names that do not exist are ignored
 
     def clear_cache(self) -> None:
         self._fetched_version.clear()
-        self._provider.clear_cache()
+        for _, provider in self._providers.values():
+            provider.clear_cache()

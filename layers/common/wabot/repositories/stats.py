@@ -8,6 +8,7 @@ from typing import Any
 from wabot import keys
 from wabot.dynamo import delete_partition, from_item, key, query_partition, to_value
 from wabot.tenancy import TenantContext
+from wabot.tenant_credentials import client_for
 
 COUNTERS = (
     "inbound", "outbound", "llm_calls", "voice_replies", "errors", "delivered", "read", "played", "failed",
@@ -24,7 +25,7 @@ def _today() -> date:
 
 class StatsRepository:
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
+        self._db = client_for(dynamodb, "dynamodb")
         self._table = table
 
     def increment(self, tenant: TenantContext, instance_id: str, counters: dict[str, int],
@@ -44,7 +45,7 @@ class StatsRepository:
         expires = int((datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=STATS_TTL_DAYS)).timestamp())
         names["#exp"] = "expires_at"
         values[":exp"] = {"N": str(expires)}
-        self._dynamodb.update_item(
+        self._db(tenant).update_item(
             TableName=self._table,
             Key=key(keys.stats_pk(tenant, instance_id), f"{keys.DAY_SK_PREFIX}{day.isoformat()}"),
             UpdateExpression=("ADD " + ", ".join(parts) + " " if parts else "") + "SET " + ", ".join(sets),
@@ -56,21 +57,21 @@ class StatsRepository:
                 write: bool = True) -> bool:
         """Make one day's counters exactly these (imports); returns whether anything changes."""
         item_key = key(keys.stats_pk(tenant, instance_id), f"{keys.DAY_SK_PREFIX}{day.isoformat()}")
-        current = from_item(self._dynamodb.get_item(TableName=self._table, Key=item_key).get("Item", {}))
+        current = from_item(self._db(tenant).get_item(TableName=self._table, Key=item_key).get("Item", {}))
         if all(current.get(name) == value for name, value in counters.items()):
             return False
         if write:
             names = {f"#c{i}": name for i, name in enumerate(counters)}
             values = {f":v{i}": {"N": str(int(v))} for i, v in enumerate(counters.values())}
             expression = "SET " + ", ".join(f"#c{i} = :v{i}" for i in range(len(counters)))
-            self._dynamodb.update_item(TableName=self._table, Key=item_key, UpdateExpression=expression,
+            self._db(tenant).update_item(TableName=self._table, Key=item_key, UpdateExpression=expression,
                                        ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         return True
 
     def _recent_days(self, tenant: TenantContext, instance_id: str, days: int) -> list[tuple[str, dict[str, Any]]]:
         since = (_today() - timedelta(days=days - 1)).isoformat()
         found = []
-        for item in query_partition(self._dynamodb, self._table, keys.stats_pk(tenant, instance_id),
+        for item in query_partition(self._db(tenant), self._table, keys.stats_pk(tenant, instance_id),
                                     keys.DAY_SK_PREFIX):
             data = from_item(item)
             day = data["sk"].removeprefix(keys.DAY_SK_PREFIX)
@@ -100,13 +101,13 @@ class StatsRepository:
 
     def reset(self, tenant: TenantContext, instance_id: str) -> int:
         """Clear the counters (never the runtime state, nothing of other instances)."""
-        return delete_partition(self._dynamodb, self._table, keys.stats_pk(tenant, instance_id), keys.DAY_SK_PREFIX)
+        return delete_partition(self._db(tenant), self._table, keys.stats_pk(tenant, instance_id), keys.DAY_SK_PREFIX)
 
     def set_state(self, tenant: TenantContext, instance_id: str, **fields: Any) -> None:
         """Runtime facts: last_inbound_at, last_outbound_at, last_error ({code, message, at})."""
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":v{i}": _attribute(value) for i, value in enumerate(fields.values())}
-        self._dynamodb.update_item(
+        self._db(tenant).update_item(
             TableName=self._table,
             Key=key(keys.stats_pk(tenant, instance_id), keys.STATE_SK),
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
@@ -117,9 +118,9 @@ class StatsRepository:
     def state(self, tenant: TenantContext, instance_id: str) -> dict[str, Any]:
         """STATE (last error) merged with the newest `last_*` facts of the recent day items."""
         pk = keys.stats_pk(tenant, instance_id)
-        response = self._dynamodb.get_item(TableName=self._table, Key=key(pk, keys.STATE_SK))
+        response = self._db(tenant).get_item(TableName=self._table, Key=key(pk, keys.STATE_SK))
         data = {k: v for k, v in from_item(response.get("Item", {})).items() if k not in ("pk", "sk")}
-        recent = self._dynamodb.query(
+        recent = self._db(tenant).query(
             TableName=self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :day)",
             ExpressionAttributeValues={":pk": {"S": pk}, ":day": {"S": keys.DAY_SK_PREFIX}},
             ScanIndexForward=False, Limit=31).get("Items", [])
