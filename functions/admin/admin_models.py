@@ -11,7 +11,7 @@ from wabot.funnel.simulate import SimulatedInput, SimulatedTurn
 from wabot.funnel.templates import TEMPLATES
 from wabot.identity import normalize_user_ref
 from wabot.models.activity import ActivityEntry
-from wabot.models.instance import LlmParams
+from wabot.models.instance import HandoffNotify, LlmParams
 from wabot.models.principal import PRINCIPAL_PATTERN, Role
 from wabot.net import base_url_problem
 from wabot.repositories.llm_config import ProviderKind, TenantSettings
@@ -73,6 +73,9 @@ class InstanceFields(BaseModel):
     rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
     rate_limit_hours: float | None = Field(default=None, ge=0.01, le=720, description="the window, 36 s at least")
     owner_id: str | None = Field(default=None, pattern=PRINCIPAL_PATTERN)
+    handoff_timeout_hours: float | None = Field(default=None, ge=0.1, le=720)
+    handoff_notify: HandoffNotify | None = None
+    message_retention_days: int | None = Field(default=None, ge=1, le=365)
 
     @field_validator("allowed_phones", "blocked_phones")
     @classmethod
@@ -136,6 +139,9 @@ class InstanceOut(BaseModel):
     blocked_phones: list[str]
     rate_limit_count: int
     rate_limit_hours: float
+    handoff_timeout_hours: float
+    handoff_notify: HandoffNotify
+    message_retention_days: int
     owner_id: str | None
     version: int
     created_at: datetime | None

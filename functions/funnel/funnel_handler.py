@@ -15,6 +15,7 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
@@ -43,6 +44,7 @@ class Worker:
                 secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
                 stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
+            messages=MessageLog(tenants, settings.app_table),
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wabot.funnel.engine import FunnelEngine
+from wabot.funnel.engine import FunnelEngine, Outcome
 from wabot.funnel.flow import Flow
 from wabot.funnel.templates import default_funnel
+from wabot.handoff import bot_may_send, human_is_handling, window_is_open
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.queue import EventPublisher
@@ -25,10 +26,14 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserProfile
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
+from wabot.repositories.messages import LogEntry, MessageLog, event_entry, inbound_entry, outbound_entry
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
 from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
+
+# Re-engagement required (the 24-hour window closed) and undeliverable: the inbox shows these.
+WINDOW_FAILURE_CODES = (131047, 131026)
 
 
 def _utc_day(timestamp: int | None) -> int:
@@ -44,6 +49,7 @@ class FunnelService:
     activity: ActivityLog
     sender: ReplySender
     llm_queue: EventPublisher
+    messages: MessageLog
     logger: Any
     clock: Callable[[], float] = time.time
     activity_per_message: bool = False  # else only manager replies, gates and errors are logged
@@ -83,9 +89,26 @@ class FunnelService:
     def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                 event: InboundEvent) -> UserProfile:
         now = self.clock()
-        outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
+        log_in = inbound_entry(event)
+        log: list[LogEntry] = [log_in]
+        handoff: dict[str, Any] = {}
+        if profile.mode == "human" and not human_is_handling(profile, config, now):
+            log.insert(0, event_entry("timeout", now, None, "back to the bot: no manager message in "
+                                      f"{config.handoff_timeout_hours:g} h"))
+            handoff = {"mode": "bot", "human_message": None}
+        if human_is_handling(profile, config, now):
+            # A person handles the user: recorded, counted and shown in the inbox; the flow waits.
+            outcome = Outcome(state=profile.state)
+        else:
+            outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
+        if outcome.handoff:
+            handoff = {"mode": "human", "human_since": int(now), "human_by": "user", "human_message": event.message_id,
+                       "last_manager_at": None}
+            log.append(event_entry("handoff", now, "user", f"at {outcome.handoff['node']}"))
+            # Managers learn of it in the same plan, so exactly once with the user's replies.
+            replies += self._manager_notices(tenant, config, event, outcome.handoff, now)
         # The flow's analytics (nodes reached and moved on from) ride on the same stats write.
         inbound = {"inbound": 1, f"inbound_{event.type}": 1, **outcome.counters}
         if _utc_day(profile.last_inbound_at) < _utc_day(event.timestamp):
@@ -106,18 +129,36 @@ class FunnelService:
             "phone": event.phone or profile.phone, "user_id": event.user_id or profile.user_id,
             "profile_name": event.profile_name or profile.profile_name,
             "last_inbound_at": max(profile.last_inbound_at or 0, event.timestamp),
+            "preview": (log_in.text or log_in.reply_title or f"[{event.type}]")[:80],
+            "unread": 0 if replies else profile.unread + 1, "failure": None, **handoff,
         }))
+        self.messages.record(tenant, config.instance_id, event.user_key, log, config.message_retention_days)
         if plan is None:
             self.stats.increment(tenant, config.instance_id, inbound, latest={"last_inbound_at": iso_now(lambda: now)})
         if outcome.gate:
             self.activity.record(tenant, config.instance_id, "message_handled",
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
         if outcome.handoff:
-            # Until conversation operations land, a person learns of a hand-off from the activity log.
             self.activity.record(tenant, config.instance_id, "message_handled",
-                                 f"hand-off to a person requested at {outcome.handoff['node']}",
+                                 f"conversation handed to a person at {outcome.handoff['node']}",
                                  {"handoff": outcome.handoff, "user": event.user_key})
         return profile
+
+    def _manager_notices(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
+                         handoff: dict[str, str], now: float) -> list[dict[str, Any]]:
+        """A WhatsApp text to each listed manager whose own 24-hour window with this number is
+        open (outside it WhatsApp would refuse a free-form message)."""
+        notices = []
+        who = event.profile_name or event.phone or event.user_key
+        for phone in config.handoff_notify.manager_phones:
+            if phone == event.phone or not window_is_open(self.conversations.get_profile(
+                    tenant, config.instance_id, phone), now):
+                continue
+            text = f"Conversation with {who} was handed to a person ({handoff['node']})"
+            if handoff.get("note"):
+                text += f": {handoff['note']}"
+            notices.append(to_graph_payload(TextMessage(body=text[:4096]), Recipient(phone=phone)))
+        return notices
 
     def _outbound(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                   event: InboundEvent) -> UserProfile:
@@ -128,9 +169,13 @@ class FunnelService:
             return profile
         recipient = Recipient(phone=profile.phone) if profile.phone else Recipient(user_id=profile.user_id
                                                                                    or profile.user_key)
-        reply = to_graph_payload(TextMessage(body=event.content["body"]), recipient)
-        self.activity.record(tenant, config.instance_id, "admin_change", "manager reply queued for sending", {},
-                             actor=event.actor)
+        if event.type == "template":
+            reply = {"messaging_product": "whatsapp", "recipient_type": "individual", **recipient.graph_fields(),
+                     "type": "template", "template": event.content["template"]}
+        else:
+            reply = to_graph_payload(TextMessage(body=event.content["body"]), recipient)
+        self.activity.record(tenant, config.instance_id, "admin_change", f"manager {event.type} queued for sending",
+                             {}, actor=event.actor)
         return self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "plan": ReplyPlan(message_id=event.message_id, replies=[reply])}))
 
@@ -144,14 +189,41 @@ class FunnelService:
         current = {"profile": profile}
 
         def record_progress(sent: int) -> None:
-            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"], sent)
+            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"], sent,
+                                                              at=int(self.clock()))
+
+        def may_send() -> bool:  # the hand-off check, re-read right before each of the bot's sends
+            latest = self.conversations.get_profile(tenant, instance_id, event.user_key)
+            return bot_may_send(latest, config, plan.message_id, self.clock())
 
         delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
-                                       mark_read=event.message_id if event.kind == "message" else None)
-        if plan.llm_job is not None:
+                                       mark_read=event.message_id if event.kind == "message" else None,
+                                       bot_may_send=None if event.kind == "outbound" else may_send)
+        if delivery.held:
+            # A person took over after this plan was decided: it is dropped, never sent later.
+            self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
+        elif plan.llm_job is not None:
             # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
             self.llm_queue.publish([InboundEvent.model_validate(plan.llm_job)])
+        self._log_sent(tenant, config, event, plan, delivery)
         self._bookkeeping(tenant, instance_id, event, plan, delivery)
+
+    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
+                  delivery: Any) -> None:
+        """The replies sent now, into the conversation's message log (best effort: they are out)."""
+        try:
+            now = self.clock()
+            sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
+            sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
+            # Managers' hand-off notices ride in the plan but are not part of this conversation.
+            entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)
+                       for index, (payload, wamid) in enumerate(sent)
+                       if "to" not in payload or payload["to"].lstrip("+") == (event.phone or "")]
+            if delivery.held:
+                entries.append(event_entry("held", now, None, "planned replies dropped: a person took over"))
+            self.messages.record(tenant, config.instance_id, event.user_key, entries, config.message_retention_days)
+        except Exception:
+            self.logger.exception("message log write after sending failed; the replies are out")
 
     def _bookkeeping(self, tenant: TenantContext, instance_id: str, event: InboundEvent, plan: ReplyPlan,
                      delivery: Any) -> None:
@@ -177,12 +249,18 @@ class FunnelService:
     # ---- statuses ----------------------------------------------------------------------------
 
     def _status(self, tenant: TenantContext, event: InboundEvent) -> None:
+        errors = [e for e in ((event.content or {}).get("errors") or []) if isinstance(e, dict)]
+        failure = {"code": errors[0].get("code"), "title": str(errors[0].get("title", ""))[:80],
+                   "at": event.timestamp} if event.type == "failed" and errors else None
         moved = self.conversations.update_outbound_status(tenant, event.instance_id, event.user_key,
-                                                          event.message_id, event.type, event.timestamp)
+                                                          event.message_id, event.type, event.timestamp,
+                                                          error=failure)
         counters = {event.type: 1} if moved else {}
+        if moved and failure and failure["code"] in WINDOW_FAILURE_CODES:
+            # The inbox shows why the conversation cannot be reached with free-form messages.
+            self.conversations.mark_failure(tenant, event.instance_id, event.user_key, failure)
         if event.type == "failed":
-            errors = (event.content or {}).get("errors") or []
-            codes = [error.get("code") for error in errors if isinstance(error, dict)]
+            codes = [error.get("code") for error in errors]
             counters["errors"] = 1
             self.activity.record(tenant, event.instance_id, "error",
                                  f"message not delivered: {', '.join(map(str, codes)) or 'unknown error'}",

@@ -58,7 +58,17 @@ class Statement:
         return {action.split(":", 1)[0] for action in self.actions}
 
     def tables(self) -> set[str]:
-        return {r["Fn::GetAtt"][0] for r in self.resources if isinstance(r, dict) and "Fn::GetAtt" in r}
+        """Tables named by `!GetAtt T.Arn`, and by `!Sub "${T.Arn}/index/I"` (a secondary index)."""
+        found = {r["Fn::GetAtt"][0] for r in self.resources if isinstance(r, dict) and "Fn::GetAtt" in r}
+        for resource in self.resources:
+            if isinstance(resource, dict) and (match := re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\w+",
+                                                                     resource.get("Fn::Sub", ""))):
+                found.add(match.group(1))
+        return found
+
+    def indexes(self) -> set[str]:
+        return {r["Fn::Sub"].split("/index/", 1)[1] for r in self.resources
+                if isinstance(r, dict) and "/index/" in str(r.get("Fn::Sub", ""))}
 
     def leading_keys(self) -> list[str] | None:
         return self.body.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
@@ -138,6 +148,13 @@ def test_tenant_data_tables_are_reached_only_through_a_tenant_leading_keys_condi
             assert set(statement.actions) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
         if set(statement.actions) & DYNAMODB_WRITES:
             assert statement.leading_keys(), f"a table-wide write: {statement}"
+
+
+def test_the_inbox_index_is_only_queried_by_the_admin_tenant_role_under_its_tenant():
+    on_index = [statement for statement in EVERY if statement.indexes()]
+    assert [(s.holder, s.indexes(), s.actions) for s in on_index] == [
+        ("TenantAdminRole", {"InboxIndex"}, ["dynamodb:Query"])]
+    assert on_index[0].leading_keys() == TENANT_LEADING_KEYS
 
 
 def test_api_keys_are_read_only_by_the_authorizer_and_written_only_for_the_admins_tenant():
@@ -222,6 +239,7 @@ def _tenant_keys(tenant_id: str) -> list[str]:
         keys.activity_pk(tenant, "bot"),
         keys.stats_pk(tenant, "bot"),
         keys.users_pk(tenant, "bot"),
+        keys.inbox_pk(tenant, "bot"),  # the inbox index's partition key
         keys.user_pk(tenant, "bot", "15551234567"),
         f"{keys.idempotency_key_prefix(tenant, 'funnel-event')}#0123abcd",
         f"{keys.idempotency_key_prefix(tenant, 'llm-event')}#0123abcd",

@@ -10,7 +10,10 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
+from wabot import keys
+from wabot.repositories.conversations import INBOX_AT_ATTRIBUTE, INBOX_INDEX, INBOX_PK_ATTRIBUTE
 from wabot.settings import AdminSettings, AuthorizerSettings, FunnelSettings, LlmSettings, WebhookSettings
+from wabot.tenancy import TenantContext
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -151,11 +154,19 @@ def test_tables_are_on_demand_encrypted_recoverable_with_ttl():
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["SSESpecification"]["SSEEnabled"] is True, name
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
-        assert "GlobalSecondaryIndexes" not in props, name  # a GSI's keys would need their own LeadingKeys design
+        if name != "AppTable":
+            assert "GlobalSecondaryIndexes" not in props, name
         if name != "ApiKeyTable":  # keys live until revoked and deleted
             assert props["TimeToLiveSpecification"]["Enabled"] is True, name
     assert TABLES["IdempotencyTable"]["Properties"]["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert TABLES["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+    # The one index: its partition key (wabot.keys.inbox_pk) starts with the tenant, like every key,
+    # so the tenant roles' LeadingKeys condition covers a Query on it; keys only.
+    [inbox] = TABLES["AppTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert inbox["IndexName"] == INBOX_INDEX and inbox["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert inbox["KeySchema"] == [{"AttributeName": INBOX_PK_ATTRIBUTE, "KeyType": "HASH"},
+                                  {"AttributeName": INBOX_AT_ATTRIBUTE, "KeyType": "RANGE"}]
+    assert keys.inbox_pk(TenantContext("acme"), "bot").startswith("TENANT#acme#")
 
 
 def test_ssm_prefix_matches_the_iam_scope():

@@ -97,17 +97,17 @@ def _write_batch(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> i
 def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     if not last_key:
         return None
-    plain = {name: value["S"] for name, value in last_key.items()}
+    plain = {name: next(iter(value.values())) for name, value in last_key.items()}  # S, or N as text
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> dict[str, str]:
+def decode_cursor(cursor: str, fields: tuple[str, ...] = ("pk", "sk")) -> dict[str, str]:
     """Raises ValueError for anything that is not a cursor we issued."""
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
         plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except Exception as exc:
         raise ValueError("invalid cursor") from exc
-    if not isinstance(plain, dict) or set(plain) != {"pk", "sk"} or not all(isinstance(v, str) for v in plain.values()):
+    if not isinstance(plain, dict) or set(plain) != set(fields) or not all(isinstance(v, str) for v in plain.values()):
         raise ValueError("invalid cursor")
     return plain

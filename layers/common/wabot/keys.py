@@ -57,6 +57,12 @@ def users_pk(tenant: TenantContext, instance_id: str) -> str:
     return instance_pk(tenant, instance_id, "USERS")
 
 
+def inbox_pk(tenant: TenantContext, instance_id: str) -> str:
+    """Partition key of the inbox index (a GSI over user profiles): starts with the tenant's key,
+    so the tenant roles' LeadingKeys condition covers a Query on the index too."""
+    return instance_pk(tenant, instance_id, "INBOX")
+
+
 def user_pk(tenant: TenantContext, instance_id: str, user_key: str) -> str:
     if not user_key:
         raise ValueError("user key required")

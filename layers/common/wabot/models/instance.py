@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wabot.identity import normalize_user_ref
 from wabot.tenancy import SLUG_PATTERN
 
 
@@ -20,6 +21,22 @@ class LlmParams(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=32768)
     top_p: float | None = Field(default=None, ge=0, le=1)
+
+
+class HandoffNotify(BaseModel):
+    """How managers learn that a conversation was handed to a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: bool = Field(default=False, description="POST a signed `conversation.handoff` event to the "
+                          "instance's notification URL")
+    manager_phones: list[str] = Field(default_factory=list, max_length=20, description="WhatsApp numbers told "
+                                      "of it, when inside their own 24-hour window with this number")
+
+    @field_validator("manager_phones")
+    @classmethod
+    def _normalize(cls, values: list[str]) -> list[str]:
+        return sorted({normalize_user_ref(value) for value in values})
 
 
 class InstanceConfig(BaseModel):
@@ -51,6 +68,10 @@ class InstanceConfig(BaseModel):
     blocked_phones: list[str] = Field(default_factory=list)
     rate_limit_count: int = Field(default=5, ge=0)
     rate_limit_hours: float = Field(default=5, gt=0)
+    handoff_timeout_hours: float = Field(default=24, gt=0, description="a human conversation returns to the "
+                                         "bot this long after the last manager message")
+    handoff_notify: HandoffNotify = Field(default_factory=lambda: HandoffNotify())
+    message_retention_days: int = Field(default=30, ge=1, le=365, description="the inbox's message log TTL")
     owner_id: str | None = None
     legacy_id: str | None = Field(default=None, description="id on the legacy platform, when migrated")
     version: int = Field(default=1, ge=1, description="bumped on every change; warm caches reload")

@@ -20,13 +20,23 @@ import hashlib
 import json
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from wabot import keys
-from wabot.dynamo import delete_partition, from_item, key, query_partition, to_item
+from wabot.dynamo import (
+    decode_cursor,
+    delete_partition,
+    encode_cursor,
+    from_item,
+    key,
+    query_partition,
+    to_item,
+    to_value,
+)
 from wabot.models.conversation import ConversationState
 from wabot.tenancy import TenantContext
 from wabot.tenant_credentials import client_for
@@ -37,6 +47,9 @@ STATE_TTL_SECONDS = 30 * 24 * 3600
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
 # How many recently answered messages a profile remembers (as short digests, to keep the item small).
 HANDLED_MEMORY = 16
+INBOX_INDEX = "InboxIndex"
+INBOX_PK_ATTRIBUTE = "inbox_pk"
+INBOX_AT_ATTRIBUTE = "inbox_at"
 # How many of the user's latest funnel steps the profile keeps.
 STEPS_MEMORY = 50
 
@@ -62,7 +75,22 @@ class UserProfile(BaseModel):
     plan: ReplyPlan | None = None
     steps: list[str] = Field(default_factory=list, description="the latest funnel steps, oldest first")
     handled: list[str] = Field(default_factory=list, description="digests of the last messages answered, newest last")
+    # Conversation operations (see wabot.handoff): who talks to the user, and what the inbox shows.
+    mode: Literal["bot", "human"] = "bot"
+    human_since: int | None = None
+    human_by: str | None = Field(default=None, description="principal, or `user` for the flow's handoff step")
+    human_message: str | None = Field(default=None, description="the message whose planned replies announce "
+                                      "the hand-off: the only bot replies still sent while human")
+    last_manager_at: int | None = None
+    last_outbound_at: int | None = None
+    preview: str | None = Field(default=None, description="the latest message, shortened, for the inbox")
+    unread: int = Field(default=0, description="user messages since the conversation was last answered")
+    failure: dict[str, Any] | None = Field(default=None, description="the last failed send: code, title, at")
     version: int = 0
+
+    @property
+    def last_activity_at(self) -> int:
+        return max(self.last_inbound_at or 0, self.last_manager_at or 0, self.human_since or 0)
 
     @staticmethod
     def _digest(message_id: str) -> str:
@@ -101,7 +129,9 @@ class ConversationStore:
     def get_profile(self, tenant: TenantContext, instance_id: str, user_key: str) -> UserProfile | None:
         response = self._db(tenant).get_item(TableName=self._table, ConsistentRead=True,
                                            Key=key(keys.user_pk(tenant, instance_id, user_key), PROFILE_SK))
-        item = response.get("Item")
+        return self._decode(response.get("Item"))
+
+    def _decode(self, item: dict[str, Any] | None) -> UserProfile | None:
         if not item:
             return None
         if float(item.get("expires_at", {}).get("N", "inf")) <= self._clock():
@@ -116,7 +146,10 @@ class ConversationStore:
         blob = zlib.compress(saved.model_dump_json(exclude={"version"}, exclude_defaults=True).encode())
         item = {"pk": {"S": keys.user_pk(tenant, instance_id, profile.user_key)}, "sk": {"S": PROFILE_SK},
                 "version": {"N": str(saved.version)}, "expires_at": {"N": str(self._expires())},
-                "profile": {"B": blob}}
+                "profile": {"B": blob},
+                # The inbox index (GSI, keys only): the instance's conversations by last activity.
+                INBOX_PK_ATTRIBUTE: {"S": keys.inbox_pk(tenant, instance_id)},
+                INBOX_AT_ATTRIBUTE: {"N": str(saved.last_activity_at)}}
         condition = "attribute_not_exists(pk)" if expected == 0 else "version = :v"
         arguments: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
         if expected:
@@ -131,14 +164,75 @@ class ConversationStore:
                 "phone": profile.phone, "user_id": profile.user_id, "expires_at": self._expires()}))
         return saved
 
-    def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int) -> UserProfile:
+    def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int,
+                  at: int | None = None) -> UserProfile:
         """Record progress through the plan; a plan with every reply sent stays as the record of it."""
         assert profile.plan is not None
         plan = profile.plan.model_copy(update={"sent": sent})
-        update: dict[str, Any] = {"plan": plan}
+        update: dict[str, Any] = {"plan": plan, "unread": 0}
+        if at is not None:
+            update["last_outbound_at"] = at
         if sent >= len(plan.replies):
             update["handled"] = profile.remember(plan.message_id)
         return self.save_profile(tenant, instance_id, profile.model_copy(update=update))
+
+    def update(self, tenant: TenantContext, instance_id: str, user_key: str,
+               change: Callable[[UserProfile], dict[str, Any] | None], attempts: int = 5) -> UserProfile | None:
+        """Read, change and write the profile, again if someone else wrote it meanwhile.
+        `change` answers the fields to set, or None to leave the profile alone."""
+        for _ in range(attempts):
+            profile = self.get_profile(tenant, instance_id, user_key)
+            if profile is None:
+                return None
+            fields = change(profile)
+            if fields is None:
+                return profile
+            try:
+                return self.save_profile(tenant, instance_id, profile.model_copy(update=fields))
+            except ConcurrentUpdate:
+                continue
+        raise ConcurrentUpdate(user_key)
+
+    def abandon_plan(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str) -> None:
+        """A plan held by a hand-off is dropped (remembered as handled), so no retry sends it later."""
+        self.update(tenant, instance_id, user_key, lambda p: {
+            "plan": None, "handled": p.remember(message_id)} if p.plan and p.plan.message_id == message_id else None)
+
+    def mark_failure(self, tenant: TenantContext, instance_id: str, user_key: str, failure: dict[str, Any]) -> None:
+        self.update(tenant, instance_id, user_key, lambda p: {"failure": failure})
+
+    def list_conversations(self, tenant: TenantContext, instance_id: str, limit: int,
+                           cursor: str | None) -> tuple[list[UserProfile], str | None]:
+        """One page of the instance's conversations, most recent activity first (the inbox index)."""
+        index_pk = keys.inbox_pk(tenant, instance_id)
+        arguments: dict[str, Any] = {
+            "TableName": self._table, "IndexName": INBOX_INDEX, "KeyConditionExpression": "#ipk = :ipk",
+            "ExpressionAttributeNames": {"#ipk": INBOX_PK_ATTRIBUTE},
+            "ExpressionAttributeValues": {":ipk": {"S": index_pk}}, "ScanIndexForward": False, "Limit": limit}
+        if cursor:
+            start = decode_cursor(cursor, ("pk", "sk", INBOX_PK_ATTRIBUTE, INBOX_AT_ATTRIBUTE))
+            user_prefix = keys.user_pk(tenant, instance_id, "-").removesuffix("-")
+            # Only a position inside this instance's own inbox is accepted.
+            if start[INBOX_PK_ATTRIBUTE] != index_pk or not start["pk"].startswith(user_prefix) or \
+                    start["sk"] != PROFILE_SK or not start[INBOX_AT_ATTRIBUTE].isdigit():
+                raise ValueError("invalid cursor")
+            arguments["ExclusiveStartKey"] = {
+                "pk": {"S": start["pk"]}, "sk": {"S": PROFILE_SK}, INBOX_PK_ATTRIBUTE: {"S": index_pk},
+                INBOX_AT_ATTRIBUTE: {"N": start[INBOX_AT_ATTRIBUTE]}}
+        page = self._db(tenant).query(**arguments)
+        wanted = [item["pk"]["S"] for item in page.get("Items", [])]
+        found: dict[str, UserProfile] = {}
+        request: dict[str, Any] = {self._table: {"Keys": [key(pk, PROFILE_SK) for pk in wanted],
+                                                 "ConsistentRead": True}} if wanted else {}
+        while request:
+            answer = self._db(tenant).batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(self._table, []):
+                profile = self._decode(item)
+                if profile is not None:
+                    found[item["pk"]["S"]] = profile
+            request = answer.get("UnprocessedKeys") or {}
+        last = page.get("LastEvaluatedKey")
+        return [found[pk] for pk in wanted if pk in found], encode_cursor(last)
 
     def import_events(self, tenant: TenantContext, instance_id: str, user_key: str,
                       events: list[tuple[str, str, int]], write: bool = True) -> int:
@@ -165,19 +259,25 @@ class ConversationStore:
         return steps + (profile.steps if profile else [])
 
     def update_outbound_status(self, tenant: TenantContext, instance_id: str, user_key: str, wamid: str,
-                               status: str, at: int) -> bool:
-        """Move a sent message's state forward only (a late `delivered` never overwrites `read`)."""
+                               status: str, at: int, error: dict[str, Any] | None = None) -> bool:
+        """Move a sent message's state forward only (a late `delivered` never overwrites `read`);
+        a failure keeps its error (code, title) for the inbox."""
         rank = STATUS_RANK.get(status)
         if rank is None:
             return False
+        values = {":s": {"S": status}, ":r": {"N": str(rank)}, ":at": {"N": str(at)},
+                  ":exp": {"N": str(self._expires())}}
+        update = "SET #s = :s, #r = :r, #at = :at, expires_at = :exp"
+        if error:
+            update += ", #e = :e"
+            values[":e"] = to_value(error)
         try:
             self._db(tenant).update_item(
                 TableName=self._table, Key=key(keys.user_pk(tenant, instance_id, user_key), f"OUT#{wamid}"),
-                UpdateExpression="SET #s = :s, #r = :r, #at = :at, expires_at = :exp",
-                ConditionExpression="attribute_not_exists(#r) OR #r < :r",
-                ExpressionAttributeNames={"#s": "status", "#r": "rank", "#at": "status_at"},
-                ExpressionAttributeValues={":s": {"S": status}, ":r": {"N": str(rank)}, ":at": {"N": str(at)},
-                                           ":exp": {"N": str(self._expires())}},
+                UpdateExpression=update, ConditionExpression="attribute_not_exists(#r) OR #r < :r",
+                ExpressionAttributeNames={"#s": "status", "#r": "rank", "#at": "status_at",
+                                          **({"#e": "error"} if error else {})},
+                ExpressionAttributeValues=values,
             )
         except self._db(tenant).exceptions.ConditionalCheckFailedException:
             return False

@@ -30,6 +30,8 @@ def iso_now(clock: Callable[[], float] = time.time) -> str:
 class Delivery:
     sent: int
     completed: bool  # False: a permanent failure ended it (recorded as an error)
+    message_ids: tuple[str, ...] = ()  # the wamids Meta gave the replies sent now, in order
+    held: bool = False  # True: a person took the conversation over; the rest was not sent
 
     def counters(self, clock: Callable[[], float] = time.time) -> tuple[dict[str, int], dict[str, str]]:
         """(counters, latest facts) for one stats write."""
@@ -56,27 +58,36 @@ class ReplySender:
     clock: Callable[[], float] = time.time
 
     def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
-                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None) -> Delivery:
+                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None,
+                bot_may_send: Callable[[], bool] | None = None) -> Delivery:
         """Send `replies[start:]` in order, `on_sent(n)` recording progress after each one (the last
         included: a failure after it, even of the idempotency record, must not resend anything).
+        The bot's own replies pass `bot_may_send`, asked right before each send (the hand-off
+        check, `wabot.handoff`): once it says no, nothing more is sent (`held`).
         The caller counts what was sent: a permanent failure is already recorded here."""
         sent_now = 0
+        wamids: list[str] = []
         try:
+            if bot_may_send is not None and start < len(replies) and not bot_may_send():
+                return Delivery(0, completed=True, held=True)
             token = self.secrets.get(tenant, config, "access_token")
             if not token:
                 raise DeliveryStopped("no access token configured")
             if mark_read and start == 0 and replies:
                 self._mark_read(config, token, mark_read)
             for index in range(start, len(replies)):
+                if index > start and bot_may_send is not None and not bot_may_send():
+                    return Delivery(sent_now, completed=True, message_ids=tuple(wamids), held=True)
                 # Sends stop retrying early enough to leave time to record that they happened.
-                token = self._send(tenant, config, token, replies[index], deadline - PROGRESS_RESERVE_SECONDS)
+                token, wamid = self._send(tenant, config, token, replies[index], deadline - PROGRESS_RESERVE_SECONDS)
                 sent_now += 1
+                wamids.append(wamid)
                 self._record_progress(on_sent, index + 1, deadline)
-            return Delivery(sent_now, completed=True)
+            return Delivery(sent_now, completed=True, message_ids=tuple(wamids))
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
             self.activity.record(tenant, config.instance_id, "error", f"reply not delivered: {stop}"[:500], {})
-            return Delivery(sent_now, completed=False)
+            return Delivery(sent_now, completed=False, message_ids=tuple(wamids))
         except GraphError:
             if sent_now:  # count what went out before the transient failure; the retry sends the rest
                 self.stats.increment(tenant, config.instance_id, {"outbound": sent_now},
@@ -106,12 +117,15 @@ class ReplySender:
         return send_with_retries(
             lambda: self.graph.upload_media(config.phone_number_id, token, data, mime_type, filename), deadline)
 
-    def _send(self, tenant: TenantContext, config: InstanceConfig, token: str, payload: dict, deadline: float) -> str:
+    def _send(self, tenant: TenantContext, config: InstanceConfig, token: str, payload: dict,
+              deadline: float) -> tuple[str, str]:
+        """(the token that worked, the wamid Meta assigned)."""
         refreshed = False
         while True:
             try:
-                send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload), deadline)
-                return token
+                wamid = send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload),
+                                          deadline)
+                return token, wamid
             except GraphError as error:
                 if error.token_invalid and not refreshed:
                     # Maybe rotated since we cached it: read it once more before giving up.
