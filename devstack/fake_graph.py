@@ -2,6 +2,7 @@
 
     POST /{version}/{phone_number_id}/messages   send (validated against Meta's limits) or mark read
     POST /{version}/{phone_number_id}/media      multipart upload -> {"id": media_id}
+    GET  /{version}/{waba_id}/message_templates  the templates below (`status=APPROVED` filters)
     GET  /{version}/{media_id}                   {url, mime_type, sha256, file_size, id}
     GET  /media/{media_id}                       the uploaded bytes (the `url` above)
 """
@@ -20,6 +21,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wabot.whatsapp.messages import from_graph_payload
+from wabot.whatsapp.templates import TemplateShape, given_values
+
+# What every WhatsApp Business Account of the fake has (as Meta lists them).
+TEMPLATES: list[dict[str, Any]] = [
+    {"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY", "id": "1001",
+     "components": [{"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+                    {"type": "BODY", "text": "Welcome and congratulations!"}]},
+    {"name": "order_update", "language": "en", "status": "APPROVED", "category": "UTILITY", "id": "1002",
+     "components": [{"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+                    {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is ready for pickup."},
+                    {"type": "FOOTER", "text": "Reply STOP to opt out"},
+                    {"type": "BUTTONS", "buttons": [
+                        {"type": "URL", "text": "Track", "url": "https://shop.example/orders/{{1}}"},
+                        {"type": "QUICK_REPLY", "text": "Talk to us"}]}]},
+    {"name": "follow_up", "language": "ru", "status": "APPROVED", "category": "MARKETING", "id": "1003",
+     "components": [{"type": "BODY", "text": "Здравствуйте, {{1}}! Есть новости по вашему запросу."}]},
+    {"name": "spring_sale", "language": "en", "status": "PENDING", "category": "MARKETING", "id": "1004",
+     "components": [{"type": "BODY", "text": "Spring sale: {{1}} off"}]},
+]
 
 
 @dataclass
@@ -63,7 +83,7 @@ class FakeGraphApi:
         with self._lock:
             self.outbox.append({**entry, "time": time.time()})
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> GraphResponse:
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> GraphResponse:
         if method == "GET" and (match := re.fullmatch(r"/media/([\w.-]+)", path)):
             return self._download(match.group(1))
         if not headers.get("authorization", "").lower().startswith("bearer ") or \
@@ -71,6 +91,10 @@ class FakeGraphApi:
             return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
         if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/messages", path)):
             return self._messages(path, match.group(2), body, _fingerprint(headers["authorization"]))
+        if method == "GET" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/message_templates", path)):
+            status = dict(re.findall(r"(\w+)=([^&]*)", query)).get("status")
+            return _ok({"data": [t for t in TEMPLATES if not status or t["status"] == status],
+                        "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}})
         if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/media", path)):
             return self._upload(path, match.group(2), headers.get("content-type", ""), body)
         if method == "GET" and (match := re.fullmatch(r"/(v\d+\.\d+)/([\w.-]+)", path)):
@@ -89,7 +113,14 @@ class FakeGraphApi:
                 return _error(400, 100, "(#100) The parameter message_id is required.")
             return _ok({"success": True})
         try:
-            from_graph_payload(payload)
+            if isinstance(payload, dict) and payload.get("type") == "template":
+                _check_template(payload.get("template"))
+            else:
+                from_graph_payload(payload)
+        except TemplateRefused as refused:
+            self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
+                          "token_sha256": token_sha256, "body": payload, "error": refused.message})
+            return _error(400, refused.code, refused.message)
         except ValueError as exc:
             self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
                           "token_sha256": token_sha256, "body": payload, "error": str(exc)})
@@ -129,6 +160,27 @@ class FakeGraphApi:
         if found is None:
             return GraphResponse(404, b"not found", "text/plain")
         return GraphResponse(200, found[1], found[0])
+
+
+class TemplateRefused(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _check_template(template: Any) -> None:
+    """Meta's answers to a template send: 132001 unknown template (in that language), 132000 a
+    wrong number of parameters."""
+    if not isinstance(template, dict) or not isinstance(template.get("language"), dict):
+        raise ValueError("template.name and template.language.code are required")
+    name, language = template.get("name"), template["language"].get("code")
+    found = next((t for t in TEMPLATES if t["name"] == name and t["language"] == language
+                  and t["status"] == "APPROVED"), None)
+    if found is None:
+        raise TemplateRefused(132001, f"(#132001) Template name does not exist in the translation: {name} "
+                                      f"({language})")
+    if TemplateShape.parse(found).problems(*given_values(template)):
+        raise TemplateRefused(132000, "(#132000) Number of parameters does not match the expected number of params")
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:

@@ -262,7 +262,8 @@ class LocalPlatform:
 
     # ---- local endpoints -------------------------------------------------------------------
 
-    def handle_local(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+    def handle_local(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                     query: str = "") -> tuple[int, str, bytes]:
         if path == "/_local/health":
             status = 200 if self.ready else 503
             return status, "application/json", json.dumps({"ready": self.ready}).encode()
@@ -275,7 +276,7 @@ class LocalPlatform:
         if faked is not None:
             return faked
         if path.startswith("/_local/graph/"):
-            answer = self.graph.handle(method, path.removeprefix("/_local/graph"), headers, body)
+            answer = self.graph.handle(method, path.removeprefix("/_local/graph"), headers, body, query)
             return answer.status, answer.content_type, answer.body
         return 404, "application/json", b'{"message": "Not Found"}'
 
@@ -290,7 +291,8 @@ def _handler_class(platform: LocalPlatform) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
             if url.path.startswith("/_local/"):
-                status, content_type, payload = platform.handle_local(self.command, url.path, headers, body)
+                status, content_type, payload = platform.handle_local(self.command, url.path, headers, body,
+                                                                        url.query)
                 response_headers = {"content-type": content_type}
             elif platform.gateway is None:
                 status, response_headers, payload = 503, {"content-type": "application/json"}, b"{}"

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from admin_models import (
     ApiKeyCreate,
@@ -19,6 +19,8 @@ from admin_models import (
     ApiKeyList,
     ApiKeyOut,
     CallerOut,
+    ConversationList,
+    ConversationOut,
     FunnelOut,
     FunnelStats,
     FunnelTemplateList,
@@ -30,6 +32,8 @@ from admin_models import (
     InstanceStatus,
     InstanceUpdate,
     LogList,
+    MessageList,
+    MessageTemplateList,
     ProviderCreate,
     ProviderFields,
     ProviderList,
@@ -41,6 +45,7 @@ from admin_models import (
     SimulateRequest,
     SimulationOut,
     StatsReset,
+    TemplateSendRequest,
     TenantStats,
     UserStateReset,
 )
@@ -62,11 +67,13 @@ from wabot.repositories.conversations import ConversationStore, InstanceDataPurg
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import AdminSettings
 from wabot.tenancy import TenantContext
 from wabot.tenant_credentials import TenantCredentials
+from wabot.whatsapp.graph import GraphClient
 
 logger = Logger(service="admin")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -120,6 +127,8 @@ def service() -> AdminService:
         conversations=ConversationStore(tenants, settings_.app_table),
         inbound=EventPublisher(aws.client("sqs"), settings_.inbound_queue_url),
         llm_config=LlmConfigRepository(tenants, settings_.app_table),
+        messages=MessageLog(tenants, settings_.app_table),
+        graph=GraphClient.from_settings(settings_),
     )
 
 
@@ -274,10 +283,56 @@ def reset_user_state(instance_id: str, user: str) -> UserStateReset:
     return service().reset_user_state(caller(), instance_id, user)
 
 
-@app.post(INSTANCE + "/send", summary="Send a text to one user as the bot (a manager's reply); 409 outside "
-          "WhatsApp's 24-hour window", responses=_documented(SendAccepted, 403, 404, 409, success=202))
+@app.post(INSTANCE + "/send", summary="Send a text to one user as the bot (a manager's reply: the conversation "
+          "becomes human); 409 outside WhatsApp's 24-hour window", responses=_documented(SendAccepted, 403, 404,
+                                                                                     409, success=202))
 def send(instance_id: str, body: SendRequest) -> tuple[SendAccepted, int]:
     return service().send(caller(), instance_id, body), 202
+
+
+# ---- conversation operations: inbox, hand-off, templates --------------------------------------
+
+CONVERSATION = INSTANCE + "/conversations/<user>"
+
+
+@app.get(INSTANCE + "/conversations", summary="The inbox: the instance's conversations, most recent first",
+         responses=_documented(ConversationList))
+def list_conversations(instance_id: str, limit: PageSize = 50,
+                       cursor: Annotated[str | None, Query(max_length=2048)] = None,
+                       status: Annotated[Literal["bot", "human"] | None, Query()] = None) -> ConversationList:
+    return service().list_conversations(caller(), instance_id, limit, cursor, status)
+
+
+@app.get(CONVERSATION + "/messages", summary="One conversation's messages, oldest first per page; `next` "
+         "leads to older ones", responses=_documented(MessageList, 404))
+def conversation_messages(instance_id: str, user: str, limit: PageSize = 50,
+                          cursor: Annotated[str | None, Query(max_length=2048)] = None) -> MessageList:
+    return service().conversation_messages(caller(), instance_id, user, limit, cursor)
+
+
+@app.post(CONVERSATION + "/handoff", summary="Take the conversation over: the bot stops answering this user",
+          responses=_documented(ConversationOut, 403, 404))
+def hand_off(instance_id: str, user: str) -> ConversationOut:
+    return service().hand_off(caller(), instance_id, user)
+
+
+@app.post(CONVERSATION + "/release", summary="Give the conversation back to the bot",
+          responses=_documented(ConversationOut, 403, 404))
+def release(instance_id: str, user: str) -> ConversationOut:
+    return service().release(caller(), instance_id, user)
+
+
+@app.post(CONVERSATION + "/template", summary="Send an approved message template (also outside the 24-hour "
+          "window); its values are checked against the template (422)",
+          responses=_documented(SendAccepted, 403, 404, success=202))
+def send_template(instance_id: str, user: str, body: TemplateSendRequest) -> tuple[SendAccepted, int]:
+    return service().send_template(caller(), instance_id, user, body), 202
+
+
+@app.get(INSTANCE + "/templates", summary="The WhatsApp Business Account's approved message templates "
+         "(cached 5 minutes; `refresh=true` reads them again)", responses=_documented(MessageTemplateList, 409))
+def list_templates(instance_id: str, refresh: bool = False) -> MessageTemplateList:
+    return service().list_templates(caller(), instance_id, refresh)
 
 
 @app.get(INSTANCE + "/status", summary="State and health", responses=_documented(InstanceStatus, 403, 404))
@@ -416,7 +471,7 @@ def _unauthorized(_: Exception) -> Response:
 
 @app.exception_handler(ConflictError)
 def _conflict(exc: ConflictError) -> Response:
-    return _error(409, exc.public_message)
+    return _error(409, exc.public_message, **getattr(exc, "details", {}))
 
 
 @app.exception_handler(InvalidInput)

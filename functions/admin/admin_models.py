@@ -366,3 +366,92 @@ class ProviderOut(BaseModel):
 
 class ProviderList(BaseModel):
     items: list[ProviderOut]
+
+
+# ---- conversation operations: inbox, hand-off, templates -----------------------------------
+
+
+class SendFailure(BaseModel):
+    code: int | None = Field(description="Meta's error code: 131047 window closed, 131026 undeliverable, ...")
+    title: str
+    at: datetime | None
+
+
+class ConversationOut(BaseModel):
+    user: str = Field(description="the user key: business-scoped user id, else the phone number")
+    phone: str | None
+    profile_name: str | None
+    last_inbound_at: datetime | None
+    last_outbound_at: datetime | None
+    preview: str | None = Field(description="the user's latest message, shortened")
+    node: str | None = Field(description="where the user is in the funnel")
+    segment: str | None
+    window_open: bool = Field(description="inside WhatsApp's 24-hour customer service window: free-form "
+                              "messages allowed; else only templates")
+    window_closes_at: datetime | None
+    handoff: Literal["bot", "human"]
+    human_by: str | None = Field(description="who handed it to a person (a principal, or `user`)")
+    human_until: datetime | None = Field(description="when it returns to the bot without a manager message")
+    unread: int = Field(description="user messages since the conversation was last answered")
+    last_failure: SendFailure | None
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationOut]
+    next: str | None
+
+
+class ConversationMessage(BaseModel):
+    at: datetime
+    direction: Literal["in", "out", "event"]
+    sender: Literal["user", "bot", "llm", "manager", "system"]
+    actor: str | None
+    type: str = Field(description="message type; for events: handoff, release, timeout, held")
+    text: str | None
+    reply_id: str | None = Field(description="the tapped option's id")
+    reply_title: str | None
+    media_type: str | None
+    media_id: str | None
+    options: list[str] | None = Field(description="titles of the buttons or rows the bot offered")
+    template: str | None
+    status: str | None = Field(description="outbound: sent, delivered, read, failed (null: accepted, no status yet)")
+    error: SendFailure | None
+
+
+class MessageList(BaseModel):
+    items: list[ConversationMessage] = Field(description="oldest first; `next` leads to older messages")
+    next: str | None
+
+
+class TemplateParameters(BaseModel):
+    header: int = Field(description="variables in a text header")
+    body: int
+    buttons: list[int] = Field(description="variables per button, in the template's button order")
+
+
+class MessageTemplateOut(BaseModel):
+    name: str
+    language: str
+    category: str | None
+    status: str
+    text: str = Field(description="the body text with its {{n}} placeholders")
+    parameters: TemplateParameters
+
+
+class MessageTemplateList(BaseModel):
+    items: list[MessageTemplateOut]
+    fetched_at: datetime
+
+
+TemplateValue = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class TemplateSendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field(min_length=2, max_length=15, pattern=r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8})?$")
+    header: list[TemplateValue] = Field(default_factory=list, max_length=10)
+    body: list[TemplateValue] = Field(default_factory=list, max_length=100)
+    buttons: list[list[TemplateValue]] = Field(default_factory=list, max_length=10,
+                                               description="per button, its variables (URL suffix)")

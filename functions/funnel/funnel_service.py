@@ -174,8 +174,9 @@ class FunnelService:
                      "type": "template", "template": event.content["template"]}
         else:
             reply = to_graph_payload(TextMessage(body=event.content["body"]), recipient)
-        self.activity.record(tenant, config.instance_id, "admin_change", f"manager {event.type} queued for sending",
-                             {}, actor=event.actor)
+        what = "manager template" if event.type == "template" else "manager reply"
+        self.activity.record(tenant, config.instance_id, "admin_change", f"{what} queued for sending", {},
+                             actor=event.actor)
         return self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "plan": ReplyPlan(message_id=event.message_id, replies=[reply])}))
 

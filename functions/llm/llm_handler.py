@@ -14,6 +14,7 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import LlmSettings
@@ -39,6 +40,7 @@ class Worker:
             secrets=secrets, stats=stats, activity=activity,
             sender=ReplySender(GraphClient.from_settings(settings),
                                secrets, stats, activity, logger),
+            messages=MessageLog(tenants, settings.app_table),
             http=GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks))),
             defaults=Defaults(settings.default_vllm_base_url, settings.default_vllm_model,
                               settings.default_tts_base_url),

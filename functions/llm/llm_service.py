@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wabot.errors import NotFoundError
+from wabot.handoff import bot_may_send
 from wabot.llm.backends import Backend, ChatRequest, LlmError, complete
 from wabot.llm.formatting import split_message, to_whatsapp
 from wabot.llm.voice import VOICE_MIME_TYPE, TtsRequest, VoiceError, synthesize, to_ogg_opus
@@ -23,6 +24,7 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore, ReplyPlan
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.llm_config import LlmConfigRepository
+from wabot.repositories.messages import MessageLog, event_entry, outbound_entry
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
@@ -57,6 +59,7 @@ class LlmService:
     stats: StatsRepository
     activity: ActivityLog
     sender: ReplySender
+    messages: MessageLog
     http: GuardedHttp  # every backend URL here is the tenant's: only through the SSRF guard
     defaults: Defaults
     logger: Any
@@ -68,10 +71,18 @@ class LlmService:
         tenant = TenantContext(event.tenant_id)
         config = self.registry.get(tenant, event.instance_id, min_version=event.config_version)
         plan = self.conversations.get_llm_plan(tenant, config.instance_id, event.user_key, event.message_id)
+
+        def may_send() -> bool:  # the hand-off check, right before each send (text and voice)
+            profile = self.conversations.get_profile(tenant, config.instance_id, event.user_key)
+            return bot_may_send(profile, config, event.message_id, self.clock_wall())
+
         if plan is None:
             if not config.running:
                 self.activity.record(tenant, config.instance_id, "message_handled",
                                      "LLM question recorded, no reply: stopped", {"gate": "stopped"})
+                return
+            if not may_send():  # a person took over while the question waited: no LLM call either
+                self.logger.info("LLM question not answered: a person handles the conversation")
                 return
             plan = self._answer(tenant, config, event, deadline)
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, plan)
@@ -83,8 +94,19 @@ class LlmService:
             current["plan"] = current["plan"].model_copy(update={"sent": sent})
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 
-        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress)
+        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
+                                       bot_may_send=may_send)
+        if delivery.held:  # dropped for good: a retry finds it complete and sends nothing
+            self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key,
+                                             current["plan"].model_copy(update={"sent": len(plan.replies)}))
         try:  # best effort: a failure here must not make a retry resend what is out
+            now = self.clock_wall()
+            entries = [outbound_entry(payload, wamid, now + index / 1000, "llm")
+                       for index, (payload, wamid) in enumerate(zip(plan.replies[plan.sent:], delivery.message_ids,
+                                                                    strict=False))]
+            if delivery.held:
+                entries.append(event_entry("held", now, None, "LLM answer dropped: a person took over"))
+            self.messages.record(tenant, config.instance_id, event.user_key, entries, config.message_retention_days)
             counters, latest = delivery.counters(self.clock_wall)
             self.stats.increment(tenant, config.instance_id, {**plan.counters, **counters}, latest=latest)
             if delivery.completed and self.activity_per_message:

@@ -508,6 +508,10 @@ def test_openapi_document_is_valid_and_covers_every_route(world):
         ("GET", f"{BASE}/{{instance_id}}/funnel"), ("PUT", f"{BASE}/{{instance_id}}/funnel"),
         ("DELETE", f"{BASE}/{{instance_id}}/funnel"), ("DELETE", f"{BASE}/{{instance_id}}/users/{{user}}/state"),
         ("POST", f"{BASE}/{{instance_id}}/send"), ("GET", "/admin/settings"), ("PUT", "/admin/settings"),
+        ("GET", f"{BASE}/{{instance_id}}/conversations"), ("GET", f"{BASE}/{{instance_id}}/templates"),
+        ("GET", f"{BASE}/{{instance_id}}/conversations/{{user}}/messages"),
+        *(("POST", f"{BASE}/{{instance_id}}/conversations/{{user}}/{action}")
+          for action in ("handoff", "release", "template")),
         ("GET", "/admin/llm/providers"), ("POST", "/admin/llm/providers"),
         ("GET", "/admin/llm/providers/{provider_id}"), ("PUT", "/admin/llm/providers/{provider_id}"),
         ("DELETE", "/admin/llm/providers/{provider_id}"),

@@ -257,7 +257,7 @@ def test_funnel_stats_show_where_users_leave(setup):
     assert admin.get(f"{BASE}/bot/funnel/stats", query={"days": 0}).status == 422
 
 
-def test_llm_node_and_handoff_reach_the_llm_job_and_the_activity_log(setup):
+def test_llm_node_and_handoff_reach_the_llm_job_the_activity_log_and_silence_the_bot(setup):
     admin, _, _, instance, funnel, stack = setup
     assert admin.put(f"{BASE}/bot/funnel", {"template": "clinic"}).status == 200
     version = admin.get(f"{BASE}/bot").json()["version"]
@@ -272,8 +272,10 @@ def test_llm_node_and_handoff_reach_the_llm_job_and_the_activity_log(setup):
     [told] = funnel.exchange(message_event(instance, reply=("button_reply", "clinic:human"), config_version=version))
     assert body_text(told).startswith("A receptionist will answer you")
     logs = admin.get(f"{BASE}/bot/logs").json()["items"]
-    [handoff] = [e for e in logs if e["summary"].startswith("hand-off")]
+    [handoff] = [e for e in logs if e["summary"].startswith("conversation handed to a person")]
     assert handoff["detail"]["handoff"] == {"node": "reception", "note": "The user asked to talk to reception"}
+    # The conversation is a person's now: the bot stays silent.
+    assert funnel.exchange(message_event(instance, text="hello?", config_version=version)) == []
 
 
 ANSWERS = {"text": "Ann Lee", "number": "3", "phone": "+1 555 010 2030", "email": "ann@example.org",

@@ -82,7 +82,7 @@ class AuthorizerSettings(_EnvSettings):
     api_key_table: str = Field(alias="API_KEY_TABLE", min_length=1)
 
 
-class AdminSettings(StorageSettings, AuthorizerSettings):
+class AdminSettings(StorageSettings, AuthorizerSettings, GraphApiSettings):
     admin_tenant_role_arn: str = Field(alias="ADMIN_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
     public_api_url: str = Field(default="", alias="PUBLIC_API_URL", pattern=r"^(https?://[^/?#\s]+/?)?$",

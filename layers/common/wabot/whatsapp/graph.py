@@ -84,6 +84,20 @@ class GraphClient:
         self._call("POST", f"{phone_number_id}/messages", token,
                    json={"messaging_product": "whatsapp", "status": "read", "message_id": message_id})
 
+    def message_templates(self, waba_id: str, token: str) -> list[dict[str, Any]]:
+        """The WhatsApp Business Account's approved message templates (every page, at most 1000)."""
+        templates: list[dict[str, Any]] = []
+        after = None
+        while len(templates) < 1000:
+            params = {"status": "APPROVED", "limit": "100", "fields": "name,language,status,category,components",
+                      **({"after": after} if after else {})}
+            body = self._call("GET", f"{waba_id}/message_templates", token, params=params)
+            templates += [t for t in body.get("data") or [] if isinstance(t, dict)]
+            after = ((body.get("paging") or {}).get("cursors") or {}).get("after")
+            if not after or not (body.get("paging") or {}).get("next"):
+                break
+        return templates
+
     def upload_media(self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str) -> str:
         body = self._call("POST", f"{phone_number_id}/media", token,
                           data={"messaging_product": "whatsapp", "type": mime_type},
