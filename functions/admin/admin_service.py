@@ -547,7 +547,7 @@ class AdminService:
             raise NotFoundError("user")
         if started and started[0]:
             self.messages.record(caller, config.instance_id, user_key,
-                                 [event_entry("handoff", now, caller.principal_id)], config.message_retention_days)
+                                 [event_entry("handoff", time.time(), caller.principal_id)], config.message_retention_days)
             self._audit(caller, config.instance_id, "conversation taken over by a person", [])
         return profile
 
@@ -591,7 +591,7 @@ class AdminService:
             "mode": "bot", "human_message": None} if p.mode == "human" else None)
         if profile is None:
             raise NotFoundError("user")
-        self.messages.record(caller, instance_id, user_key, [event_entry("release", now, caller.principal_id)],
+        self.messages.record(caller, instance_id, user_key, [event_entry("release", time.time(), caller.principal_id)],
                              config.message_retention_days)
         self._audit(caller, instance_id, "conversation given back to the bot", [])
         return self._conversation(config, profile, now)

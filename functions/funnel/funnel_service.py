@@ -89,11 +89,11 @@ class FunnelService:
     def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                 event: InboundEvent) -> UserProfile:
         now = self.clock()
-        log_in = inbound_entry(event)
+        log_in = inbound_entry(event, now)
         log: list[LogEntry] = [log_in]
         handoff: dict[str, Any] = {}
         if profile.mode == "human" and not human_is_handling(profile, config, now):
-            log.insert(0, event_entry("timeout", now, None, "back to the bot: no manager message in "
+            log.insert(0, event_entry("timeout", now - 0.001, None, "back to the bot: no manager message in "
                                       f"{config.handoff_timeout_hours:g} h"))
             handoff = {"mode": "bot", "human_message": None}
         if human_is_handling(profile, config, now):
@@ -106,7 +106,7 @@ class FunnelService:
         if outcome.handoff:
             handoff = {"mode": "human", "human_since": int(now), "human_by": "user", "human_message": event.message_id,
                        "last_manager_at": None}
-            log.append(event_entry("handoff", now, "user", f"at {outcome.handoff['node']}"))
+            log.append(event_entry("handoff", now + 0.001, "user", f"at {outcome.handoff['node']}"))
             # Managers learn of it in the same plan, so exactly once with the user's replies.
             replies += self._manager_notices(tenant, config, event, outcome.handoff, now)
         # The flow's analytics (nodes reached and moved on from) ride on the same stats write.

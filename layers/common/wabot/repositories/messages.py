@@ -2,9 +2,10 @@
 
 Items live in the user's own partition (`...#USER#{user_key}`), so the user reset and the
 instance delete remove them with the rest; sort key `MSG#{epoch ms}#{digest}`, TTL the
-instance's `message_retention_days`. Inbound messages are written when decided (the sort key
-comes from Meta's timestamp and the message id, so a retry rewrites the same item); the
-replies of one message go in one BatchWriteItem after they were sent. Statuses are not copied
+instance's `message_retention_days`. An inbound message is written once its decision is saved
+(a retry after that finds the decision and does not write it again); the replies of one
+message go in one BatchWriteItem after they were sent. Both are best effort after the real
+work: a crash between the two writes loses a log entry, never a reply. Statuses are not copied
 here: they stay on the `OUT#{wamid}` items the status path already writes, and are joined in
 when a page is read (a BatchGetItem per page), so a status costs no extra write.
 """
@@ -54,10 +55,12 @@ def _short(text: Any) -> str | None:
     return str(text)[:TEXT_LIMIT] if text else None
 
 
-def inbound_entry(event: InboundEvent) -> LogEntry:
-    """What the user sent: text, the tapped option (id and title), media by type and id."""
+def inbound_entry(event: InboundEvent, at: float) -> LogEntry:
+    """What the user sent: text, the tapped option (id and title), media by type and id. `at` is
+    when it was handled (Meta's timestamps are whole seconds: they would not order it among the
+    replies of the same second)."""
     content = event.content if isinstance(event.content, dict) else {}
-    entry = LogEntry(at=event.timestamp, direction="in", sender="user", type=event.type, wamid=event.message_id)
+    entry = LogEntry(at=at, direction="in", sender="user", type=event.type, wamid=event.message_id)
     if event.type == "text":
         entry.text = _short(content.get("body"))
     elif event.type == "interactive":
