@@ -108,6 +108,7 @@ export async function renderFunnelTab(panel, context, id) {
 
   // The simulator replays every input so far against the draft in the editor (stateless API).
   const inputs = [];
+  const titles = new Map(); // reply id -> the title the user tapped, for the chat
   const chat = h("ol", { class: "chat", "aria-live": "polite", "aria-label": t("Simulated conversation") });
   const simStatus = h("div", { "aria-live": "polite" });
   const message = h("input", { id: "simulate-message", type: "text", autocomplete: "off" });
@@ -120,8 +121,13 @@ export async function renderFunnelTab(panel, context, id) {
       inputs.push(next);
       clear(chat);
       result.turns.forEach((turn) => {
-        chat.append(h("li", { class: "bubble bubble-user" }, turn.input.text ?? `▸ ${turn.input.reply}`));
-        for (const body of turn.messages) chat.append(bubble(body, (option) => simulate({ reply: option.id })));
+        chat.append(h("li", { class: "bubble bubble-user" }, turn.input.text ?? `▸ ${titles.get(turn.input.reply) || turn.input.reply}`));
+        for (const body of turn.messages) {
+          chat.append(bubble(body, (option) => {
+            titles.set(option.id, option.title);
+            simulate({ reply: option.id });
+          }));
+        }
         if (turn.llm) chat.append(h("li", { class: "bubble bubble-note" }, t("To the AI: {text}", { text: turn.llm.prompt || turn.llm.message || "" })));
         if (turn.handoff) chat.append(h("li", { class: "bubble bubble-note" }, t("Handed to a human")));
       });
@@ -146,7 +152,7 @@ export async function renderFunnelTab(panel, context, id) {
 
   clear(panel,
     h("div", { class: "card" },
-      h("label", { for: "funnel-json" }, t("Funnel JSON")), kind, editor, problems,
+      h("label", { for: "funnel-json", class: "block-label" }, t("Funnel JSON")), kind, editor, problems,
       context.canWrite ? h("div", { class: "button-row" },
         h("button", { type: "button", class: "primary", onclick: save }, t("Save")),
         h("button", { type: "button", onclick: () => { const d = draft(); if (d !== undefined) editor.value = JSON.stringify(d, null, 2); } }, t("Format")),
