@@ -546,8 +546,8 @@ class AdminService:
         if profile is None:
             raise NotFoundError("user")
         if started and started[0]:
-            self.messages.record(caller, config.instance_id, user_key,
-                                 [event_entry("handoff", time.time(), caller.principal_id)], config.message_retention_days)
+            entry = event_entry("handoff", time.time(), caller.principal_id)
+            self.messages.record(caller, config.instance_id, user_key, [entry], config.message_retention_days)
             self._audit(caller, config.instance_id, "conversation taken over by a person", [])
         return profile
 

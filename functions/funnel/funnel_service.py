@@ -103,10 +103,15 @@ class FunnelService:
             outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
-        if outcome.handoff:
+        node = self._engine(tenant, config).flow.nodes.get(outcome.handoff["node"]) if outcome.handoff else None
+        # A handoff step that ends the flow gives the conversation to a person; one with a `next`
+        # (a booking to confirm) only tells the managers, and the bot carries on.
+        takeover = outcome.handoff is not None and getattr(node, "next", None) is None
+        if takeover:
             handoff = {"mode": "human", "human_since": int(now), "human_by": "user", "human_message": event.message_id,
                        "last_manager_at": None}
             log.append(event_entry("handoff", now + 0.001, "user", f"at {outcome.handoff['node']}"))
+        if outcome.handoff:
             # Managers learn of it in the same plan, so exactly once with the user's replies.
             replies += self._manager_notices(tenant, config, event, outcome.handoff, now)
         # The flow's analytics (nodes reached and moved on from) ride on the same stats write.
@@ -139,8 +144,8 @@ class FunnelService:
             self.activity.record(tenant, config.instance_id, "message_handled",
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
         if outcome.handoff:
-            self.activity.record(tenant, config.instance_id, "message_handled",
-                                 f"conversation handed to a person at {outcome.handoff['node']}",
+            what = "conversation handed to a person" if takeover else "a person was asked to follow up"
+            self.activity.record(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
                                  {"handoff": outcome.handoff, "user": event.user_key})
         return profile
 
@@ -154,7 +159,7 @@ class FunnelService:
             if phone == event.phone or not window_is_open(self.conversations.get_profile(
                     tenant, config.instance_id, phone), now):
                 continue
-            text = f"Conversation with {who} was handed to a person ({handoff['node']})"
+            text = f"Conversation with {who} needs a person ({handoff['node']})"
             if handoff.get("note"):
                 text += f": {handoff['note']}"
             notices.append(to_graph_payload(TextMessage(body=text[:4096]), Recipient(phone=phone)))

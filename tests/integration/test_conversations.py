@@ -278,10 +278,10 @@ def test_managers_listed_for_handoff_notices_get_a_whatsapp_message_inside_their
     funnel.exchange(message_event(acme, text="hi", user_id=None, user_phone=manager_phone, config_version=version))
     sent = funnel.exchange(message_event(acme, reply=("button_reply", "clinic:human"), config_version=version))
     notices = [m for m in sent if m.get("to") == f"+{manager_phone}"]
-    assert len(notices) == 1 and "handed to a person" in body_text(notices[0])
+    assert len(notices) == 1 and "needs a person" in body_text(notices[0])
     assert not [m for m in sent if m.get("to") == f"+{away_phone}"]
     # The notice is not part of the customer's conversation.
-    assert all(m["text"] is None or "handed to a person" not in m["text"] for m in messages(admin))
+    assert all(m["text"] is None or "needs a person" not in m["text"] for m in messages(admin))
 
 
 def test_an_llm_job_waiting_when_a_person_took_over_is_never_answered(setup, llm):

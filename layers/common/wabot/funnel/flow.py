@@ -222,7 +222,10 @@ class LookupNode(_Model):
 
 
 class HandoffNode(_Model):
-    """Hands the conversation to a person: recorded and announced in the activity log."""
+    """Hands the conversation to a person. Without `next` the bot falls silent for this user until
+    a manager releases it (or the instance's `handoff_timeout_hours` pass); with `next` the flow
+    goes on and the managers are only told (a booking to confirm). Either way it is in the
+    activity log and the inbox, and notified as the instance's `handoff_notify` says."""
 
     kind: Literal["handoff"]
     text: Text | None = Field(default=None, description="told to the user")
