@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -440,3 +441,62 @@ def test_funnel_tab_templates_simulate_and_problems_at_their_node(console):
         page.get_by_role("button", name="Refresh").click()
         page.wait_for_timeout(250)
     expect(table.get_by_role("row", name=re.compile(r"^welcome 1 "))).to_be_visible()
+
+
+def test_inbox_take_over_reply_template_and_give_back(console):
+    page = console.open().sign_in().page
+    create_bot(console, "Inbox Bot", "106540352249020", app_secret="inbox-app-secret-1")
+    client = console.stack.client
+    assert client.admin("PUT", "/admin/whatsapp/instances/inbox-bot", {"waba_id": "102290129340398"}).status_code == 200
+    recent, lapsed = "15550009201", "15550009202"
+    for user, age in ((lapsed, 25 * 3600), (recent, 0)):
+        payload = text_payload("106540352249020", user, f"hello from {user}")
+        payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()) - age)
+        assert client.post_webhook("demo", "inbox-bot", "inbox-app-secret-1", payload).status_code == 200
+    page.get_by_role("link", name="Open the bot").click()
+    page.get_by_role("tab", name="Inbox").click()
+    rows = page.locator("table.inbox tbody tr")
+    for _ in range(40):
+        if rows.count() == 2:
+            break
+        page.get_by_role("button", name="Refresh").click()
+        page.wait_for_timeout(250)
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text(f"hello from {recent}")  # most recent activity first
+
+    rows.first.get_by_role("button", name="Open").click()
+    messages = page.locator("ol.messages li")
+    expect(messages.first).to_contain_text(f"hello from {recent}")
+    expect(page.get_by_text("The bot answers this conversation.")).to_be_visible()
+    page.get_by_role("button", name="Take over").click()
+    expect(page.get_by_text(re.compile("^A person handles this conversation"))).to_be_visible()
+    page.get_by_label("Reply", exact=True).fill("Hi, this is Anna.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text(re.compile("^Queued for sending"))).to_be_visible()
+    outbox = [e["body"] for e in client.outbox() if e.get("body", {}).get("to") == f"+{recent}"]
+    for _ in range(40):
+        if any(b.get("text", {}).get("body") == "Hi, this is Anna." for b in outbox):
+            break
+        page.wait_for_timeout(250)
+        outbox = [e["body"] for e in client.outbox() if e.get("body", {}).get("to") == f"+{recent}"]
+    assert any(b.get("text", {}).get("body") == "Hi, this is Anna." for b in outbox)
+    rows.first.get_by_role("button", name="Open").click()
+    expect(page.locator("ol.messages li.from-manager")).to_contain_text("Hi, this is Anna.")
+    console.screenshot("inbox")
+    page.get_by_role("button", name="Give back to the bot").click()
+    expect(page.get_by_text("The bot answers this conversation.")).to_be_visible()
+
+    rows.filter(has_text=f"hello from {lapsed}").get_by_role("button", name="Open").click()
+    expect(page.get_by_text(re.compile("^The 24-hour window is closed"))).to_be_visible()
+    expect(page.get_by_label("Reply", exact=True)).to_have_count(0)
+    page.get_by_label("Template", exact=True).select_option(label="follow_up (ru)")
+    page.get_by_label("Body value 1", exact=True).fill("Анна")
+    page.get_by_role("button", name="Send template").click()
+    expect(page.get_by_text("Template queued for sending.")).to_be_visible()
+    for _ in range(40):
+        sent = [e["body"] for e in client.outbox() if e.get("body", {}).get("type") == "template"]
+        if sent:
+            break
+        page.wait_for_timeout(250)
+    assert sent[-1]["template"]["name"] == "follow_up" and sent[-1]["to"] == f"+{lapsed}"
+    assert not console.traffic.errors

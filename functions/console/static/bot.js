@@ -6,6 +6,7 @@ import { clear, formatTime, h, notice } from "./dom.js";
 import { describeError, Form, submitting } from "./forms.js";
 import { funnelStatsView, renderFunnelTab } from "./funnel.js";
 import { t } from "./i18n.js";
+import { renderInboxTab } from "./inbox.js";
 
 export function backendOptions(providers) {
   return [["vllm", "vllm"], ["gemini", "gemini"], ...providers.map((p) => [p.backend, `${p.backend} (${p.name})`])];
@@ -56,7 +57,7 @@ const SETTINGS_TABS = {
 
 const TABS = [
   ["settings", "Settings"], ["ai", "AI"], ["tts", "TTS"], ["access", "Access"], ["rate", "Rate limiting"],
-  ["funnel", "Funnel"], ["logs", "Logs"], ["stats", "Stats"], ["status", "Status"],
+  ["funnel", "Funnel"], ["inbox", "Inbox"], ["logs", "Logs"], ["stats", "Stats"], ["status", "Status"],
 ];
 
 export async function renderBot(container, context, id, initialTab) {
@@ -100,7 +101,7 @@ export async function renderBot(container, context, id, initialTab) {
     }
     panel.setAttribute("aria-labelledby", `tab-${key}`);
     if (fromUser) history.replaceState(null, "", `#/bots/${encodeURIComponent(id)}/${key}`);
-    const renderers = { ai: aiTab, funnel: funnelTab, logs: logsTab, stats: statsTab, status: statusTab };
+    const renderers = { ai: aiTab, funnel: funnelTab, inbox: () => renderInboxTab(panel, context, id), logs: logsTab, stats: statsTab, status: statusTab };
     (renderers[key] || settingsTab)(key);
   }
 

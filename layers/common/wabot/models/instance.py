@@ -28,8 +28,6 @@ class HandoffNotify(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    webhook: bool = Field(default=False, description="POST a signed `conversation.handoff` event to the "
-                          "instance's notification URL")
     manager_phones: list[str] = Field(default_factory=list, max_length=20, description="WhatsApp numbers told "
                                       "of it, when inside their own 24-hour window with this number")
 
