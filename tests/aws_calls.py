@@ -39,6 +39,7 @@ class SignedRequest:
     access_key: str
     touched: tuple[str, ...]  # DynamoDB partition keys (and prefixes), SSM names and paths
     table: str | None = None  # DynamoDB: the table (the first, for multi-table requests)
+    index: str | None = None  # DynamoDB: the secondary index a Query reads
 
 
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
@@ -111,7 +112,8 @@ class SignatureRecorder:
             operation = (parse_qs(data).get("Action") or [operation_name or "?"])[0]
         self.requests.append(SignedRequest(service, operation, match.group(1) if match else "",
                                            _touched(service, body),
-                                           _table(body) if service == "dynamodb" else None))
+                                           _table(body) if service == "dynamodb" else None,
+                                           body.get("IndexName") if service == "dynamodb" else None))
 
     def _assume_role_params(self, params: dict, context: dict, **_: Any) -> None:
         context["tenant_tag"] = next(t["Value"] for t in params.get("Tags", []) if t["Key"] == "tenant")

@@ -50,7 +50,8 @@ def allowed_by_tenant_role(stack, role_suffix: str, tenant_id: str, request: Sig
             table_arn = stack.attributes[(next(k for k, v in stack.refs.items() if v == request.table), "Arn")]
             patterns = [p.replace("${aws:PrincipalTag/tenant}", tenant_id)
                         for p in statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]]
-            if table_arn in resources and all(any(string_like(p, v) for p in patterns) for v in request.touched):
+            target = f"{table_arn}/index/{request.index}" if request.index else table_arn
+            if target in resources and all(any(string_like(p, v) for p in patterns) for v in request.touched):
                 return True
         elif request.service == "ssm":
             arn = "arn:aws:ssm:eu-west-1:123456789012:parameter"
@@ -164,6 +165,23 @@ def test_admin_calls_touch_acme_only_with_acme_credentials(signatures, gateway, 
     api_keys = [r for r in signatures.requests if r.table == stack.refs["ApiKeyTable"]]
     writes = [r for r in api_keys if r.operation != "GetItem"]
     assert writes and all(signatures.tenant_of_key.get(r.access_key) == "acme" for r in writes)
+
+
+def test_inbox_calls_touch_acme_only_with_acme_credentials(signatures, gateway, two_tenants, funnel, stack):
+    acme, globex = two_tenants
+    for instance in (acme, globex):  # the same user at both tenants
+        assert funnel.send(message_event(instance, text="hi")) == []
+    admin = AdminClient(gateway, cli.create_tenant("acme", "Acme", "root", stack.refs["AppTable"],
+                                                   stack.refs["ApiKeyTable"]))
+    base = f"/admin/whatsapp/instances/{acme.instance_id}/conversations"
+    signatures.clear()
+    [listed] = admin.get(base).json()["items"]  # the inbox index, then the profiles by key
+    assert admin.get(f"{base}/{listed['user']}/messages").status == 200  # the log, then the statuses
+    assert admin.post(f"{base}/{listed['user']}/handoff").status == 200
+    assert admin.post(f"{base}/{listed['user']}/release").status == 200
+    assert_only_acme_with_acme_credentials(signatures, stack, "admin")
+    assert [r.index for r in _touching(signatures.requests, "dynamodb", "Query") if r.index] == ["InboxIndex"]
+    assert _touching(signatures.requests, "dynamodb", "BatchGetItem")
 
 
 def test_a_tenant_role_session_is_reused_not_assumed_per_request(signatures, two_tenants, gateway, stack):
