@@ -296,7 +296,7 @@ CONVERSATION = INSTANCE + "/conversations/<user>"
 
 
 @app.get(INSTANCE + "/conversations", summary="The inbox: the instance's conversations, most recent first",
-         responses=_documented(ConversationList))
+         responses=_documented(ConversationList, 403, 404))
 def list_conversations(instance_id: str, limit: PageSize = 50,
                        cursor: Annotated[str | None, Query(max_length=2048)] = None,
                        status: Annotated[Literal["bot", "human"] | None, Query()] = None) -> ConversationList:
@@ -304,7 +304,7 @@ def list_conversations(instance_id: str, limit: PageSize = 50,
 
 
 @app.get(CONVERSATION + "/messages", summary="One conversation's messages, oldest first per page; `next` "
-         "leads to older ones", responses=_documented(MessageList, 404))
+         "leads to older ones", responses=_documented(MessageList, 403, 404))
 def conversation_messages(instance_id: str, user: str, limit: PageSize = 50,
                           cursor: Annotated[str | None, Query(max_length=2048)] = None) -> MessageList:
     return service().conversation_messages(caller(), instance_id, user, limit, cursor)
@@ -324,13 +324,14 @@ def release(instance_id: str, user: str) -> ConversationOut:
 
 @app.post(CONVERSATION + "/template", summary="Send an approved message template (also outside the 24-hour "
           "window); its values are checked against the template (422)",
-          responses=_documented(SendAccepted, 403, 404, success=202))
+          responses=_documented(SendAccepted, 403, 404, 409, success=202))
 def send_template(instance_id: str, user: str, body: TemplateSendRequest) -> tuple[SendAccepted, int]:
     return service().send_template(caller(), instance_id, user, body), 202
 
 
 @app.get(INSTANCE + "/templates", summary="The WhatsApp Business Account's approved message templates "
-         "(cached 5 minutes; `refresh=true` reads them again)", responses=_documented(MessageTemplateList, 409))
+         "(cached 5 minutes; `refresh=true` reads them again)",
+         responses=_documented(MessageTemplateList, 403, 404, 409))
 def list_templates(instance_id: str, refresh: bool = False) -> MessageTemplateList:
     return service().list_templates(caller(), instance_id, refresh)
 
