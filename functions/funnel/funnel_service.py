@@ -137,7 +137,10 @@ class FunnelService:
             "preview": (log_in.text or log_in.reply_title or f"[{event.type}]")[:80],
             "unread": 0 if replies else profile.unread + 1, "failure": None, **handoff,
         }))
-        self.messages.record(tenant, config.instance_id, event.user_key, log, config.message_retention_days)
+        try:  # best effort, as after sending: the decision is saved, the log only shows it
+            self.messages.record(tenant, config.instance_id, event.user_key, log, config.message_retention_days)
+        except Exception:
+            self.logger.exception("message log write failed; the decision is saved")
         if plan is None:
             self.stats.increment(tenant, config.instance_id, inbound, latest={"last_inbound_at": iso_now(lambda: now)})
         if outcome.gate:
