@@ -19,6 +19,7 @@ from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
+from wabot.statuses import StatusApplier
 from wabot.tenant_credentials import TenantCredentials
 from wabot.whatsapp.graph import GraphClient
 from wabot.whatsapp.sender import ReplySender
@@ -32,11 +33,12 @@ class Worker:
         tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
         stats = StatsRepository(tenants, settings.app_table)
         activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
+        conversations = ConversationStore(tenants, settings.app_table)
         self.service = FunnelService(
             registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
                                       settings.instance_cache_seconds),
             funnels=FunnelRepository(tenants, settings.app_table),
-            conversations=ConversationStore(tenants, settings.app_table),
+            conversations=conversations,
             stats=stats,
             activity=activity,
             sender=ReplySender(
@@ -45,6 +47,7 @@ class Worker:
                 stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
             messages=MessageLog(tenants, settings.app_table),
+            statuses=StatusApplier(conversations, stats, activity, logger),
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )

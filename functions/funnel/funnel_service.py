@@ -28,12 +28,10 @@ from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.messages import LogEntry, MessageLog, event_entry, inbound_entry, outbound_entry
 from wabot.repositories.stats import StatsRepository
+from wabot.statuses import StatusApplier
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
 from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
-
-# Re-engagement required (the 24-hour window closed) and undeliverable: the inbox shows these.
-WINDOW_FAILURE_CODES = (131047, 131026)
 
 
 def _utc_day(timestamp: int | None) -> int:
@@ -50,6 +48,7 @@ class FunnelService:
     sender: ReplySender
     llm_queue: EventPublisher
     messages: MessageLog
+    statuses: StatusApplier
     logger: Any
     clock: Callable[[], float] = time.time
     activity_per_message: bool = False  # else only manager replies, gates and errors are logged
@@ -62,7 +61,7 @@ class FunnelService:
     def handle(self, event: InboundEvent, deadline: float) -> None:
         tenant = TenantContext(event.tenant_id)
         if event.kind == "status":
-            self._status(tenant, event)
+            self._status(event)
             return
         config = self.registry.get(tenant, event.instance_id, min_version=event.config_version)
         profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
@@ -257,23 +256,7 @@ class FunnelService:
 
     # ---- statuses ----------------------------------------------------------------------------
 
-    def _status(self, tenant: TenantContext, event: InboundEvent) -> None:
-        errors = [e for e in ((event.content or {}).get("errors") or []) if isinstance(e, dict)]
-        failure = {"code": errors[0].get("code"), "title": str(errors[0].get("title", ""))[:80],
-                   "at": event.timestamp} if event.type == "failed" and errors else None
-        moved = self.conversations.update_outbound_status(tenant, event.instance_id, event.user_key,
-                                                          event.message_id, event.type, event.timestamp,
-                                                          error=failure)
-        counters = {event.type: 1} if moved else {}
-        if moved and failure and failure["code"] in WINDOW_FAILURE_CODES:
-            # The inbox shows why the conversation cannot be reached with free-form messages.
-            self.conversations.mark_failure(tenant, event.instance_id, event.user_key, failure)
-        if event.type == "failed":
-            codes = [error.get("code") for error in errors]
-            counters["errors"] = 1
-            self.activity.record(tenant, event.instance_id, "error",
-                                 f"message not delivered: {', '.join(map(str, codes)) or 'unknown error'}",
-                                 {"message_id": event.message_id[-40:], "codes": codes,
-                                  "titles": [str(e.get("title", ""))[:80] for e in errors if isinstance(e, dict)]})
-        if counters:
-            self.stats.increment(tenant, event.instance_id, counters)
+    def _status(self, event: InboundEvent) -> None:
+        """Statuses go to the status worker; one queued here before that (an older webhook) is
+        applied the same way."""
+        self.statuses.count([(event, self.statuses.apply(event))])
