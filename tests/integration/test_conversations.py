@@ -244,7 +244,7 @@ def test_failed_status_shows_in_the_inbox_and_the_log(setup):
 
 
 def _wamids(funnel) -> list[str]:
-    return [entry["wamid"] for entry in funnel.graph.api.recorded() if "wamid" in entry]
+    return [entry["message_id"] for entry in funnel.graph.api.recorded() if "message_id" in entry]
 
 
 def test_every_message_item_carries_the_retention_ttl_and_goes_with_the_user_reset(setup):
