@@ -8,9 +8,10 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from health_jobs import HealthQueue, dispatch, slot_of
+from health_jobs import dispatch, slot_of
 
 from wabot import aws
+from wabot.queue import HealthQueue
 from wabot.repositories.health import RunningInstances
 from wabot.settings import DispatcherSettings
 
@@ -35,7 +36,7 @@ def _scheduled_time(event: dict[str, Any]) -> datetime:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     settings, running, queue = _parts()
-    slot = slot_of(_scheduled_time(event if isinstance(event, dict) else {}), settings.health_period_minutes)
+    slot = slot_of(_scheduled_time(event if isinstance(event, dict) else {}), settings.slot_seconds)
     queued = dispatch(running, queue, slot)
     logger.info("health checks queued", extra={"queued": queued, "slot": slot})
     return {"queued": queued, "slot": slot}

@@ -125,6 +125,23 @@ def apply_account_event(record: HealthRecord, event: AccountEvent) -> HealthReco
     return record.model_copy(update={"phone": phone, "account_events": events})
 
 
+def store_check(health: HealthRepository, instances: InstanceRepository, tenant: TenantContext, instance_id: str,
+                result: CheckResult, now: datetime, slot: int | None = None) -> HealthRecord:
+    """Write a check's result (newest wins: StaleResult otherwise) and pause or resume the
+    instance's sends by the token's verdict (an `unknown` leaves them as they are)."""
+    stored = health.get(tenant, instance_id)
+    record = stored.model_copy(update={
+        "token_status": result.token_status, "token_expires_at": result.token_expires_at,
+        "checked_at": now, "check_slot": slot if slot is not None else stored.check_slot,
+        "phone": result.phone or stored.phone, "updated_at": now,
+        "last_error": HealthError(code=result.error.code, message=result.error.message[:200], at=now)
+        if result.error else stored.last_error})
+    health.record_check(tenant, instance_id, record)
+    if result.token_status != "unknown":  # noqa: S105 - a status word
+        instances.set_sends_paused(tenant, instance_id, result.token_status == "invalid")  # noqa: S105
+    return record
+
+
 @dataclass
 class HealthService:
     instances: InstanceRepository
@@ -152,27 +169,12 @@ class HealthService:
         app_token = self.secrets.get(tenant, config, "app_token")
         result = check_credentials(self.graph, config.phone_number_id, token, app_token)
         try:
-            after = self.store_check(tenant, config, result, slot=job.slot)
+            after = store_check(self.health, self.instances, tenant, config.instance_id, result, self._now(),
+                                slot=job.slot)
         except StaleResult:
             return "stale"
         self.after_change(tenant, config, before, after)
         return "checked"
-
-    def store_check(self, tenant: TenantContext, config: InstanceConfig, result: CheckResult,
-                    slot: int | None = None) -> HealthRecord:
-        """Write a check's result (newest wins) and pause or resume sends by the token."""
-        now = self._now()
-        stored = self.health.get(tenant, config.instance_id)
-        record = stored.model_copy(update={
-            "token_status": result.token_status, "token_expires_at": result.token_expires_at,
-            "checked_at": now, "check_slot": slot if slot is not None else stored.check_slot,
-            "phone": result.phone or stored.phone, "updated_at": now,
-            "last_error": HealthError(code=result.error.code, message=result.error.message[:200], at=now)
-            if result.error else stored.last_error})
-        self.health.record_check(tenant, config.instance_id, record)
-        if result.token_status != "unknown":  # noqa: S105 - a status word, not a secret
-            self.instances.set_sends_paused(tenant, config.instance_id, result.token_status == "invalid")  # noqa: S105 - a status word, not a secret
-        return record
 
     def apply_event(self, event: AccountEvent) -> None:
         tenant = TenantContext(event.tenant_id)

@@ -87,6 +87,12 @@ class DispatcherSettings(_EnvSettings):
     app_table: str = Field(alias="APP_TABLE", min_length=1)
     health_queue_url: str = Field(alias="HEALTH_QUEUE_URL", min_length=1)
     health_period_minutes: int = Field(default=15, alias="HEALTH_PERIOD_MINUTES", ge=1, le=1440)
+    health_slot_seconds: int | None = Field(default=None, alias="HEALTH_SLOT_SECONDS", ge=1,
+                                            description="the local stack's shorter period (it runs every N seconds)")
+
+    @property
+    def slot_seconds(self) -> int:
+        return self.health_slot_seconds or self.health_period_minutes * 60
 
 
 class HealthSettings(StorageSettings, GraphApiSettings):
