@@ -182,7 +182,17 @@ def gateway(stack: Stack, function_env, clock):
 
     for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
         factory.cache_clear()
-    yield HttpApiGateway(stack.template, functions, clock=clock)
+    import httpx
+
+    from tests.integration.funnel_harness import GraphFake
+
+    # The admin API checks credentials against the Graph API: the local stack's fake, in process.
+    graph = GraphFake()
+    admin_handler.service().graph.http = httpx.Client(transport=httpx.MockTransport(graph.handler))
+    admin_handler.service().graph.base_url = "http://graph.test"
+    gateway = HttpApiGateway(stack.template, functions, clock=clock)
+    gateway.graph = graph
+    yield gateway
     for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
         factory.cache_clear()
 
