@@ -247,3 +247,17 @@ def whole_table(stack: Stack, table: str = "AppTable") -> list[dict]:
     """Test-only: every item still in the partitions this test wrote to (read by Query), to prove
     something is nowhere: orphaned data after a delete, a secret in DynamoDB."""
     return _written.items(stack.refs[table])
+
+
+@pytest.fixture
+def health(stack: Stack, function_env):
+    """The health worker with the fake Graph API and a notification receiver behind mock
+    transports; yields a HealthDriver."""
+    from tests.integration.health_harness import HealthDriver
+
+    function_env("HealthFunction")
+    import health_handler
+
+    health_handler.service.cache_clear()
+    yield HealthDriver(health_handler)
+    health_handler.service.cache_clear()
