@@ -118,7 +118,7 @@ def test_one_failing_tenant_does_not_stop_the_others(stack, two_tenants, health,
     assert _health(stack).get(broken.tenant, broken.instance_id).checked_at is None
 
 
-def _with_notifications(stack, instance: SeededInstance, secret: str = "acme-notify-secret-0123456789") -> str:
+def _with_notifications(stack, instance: SeededInstance, secret: str = "acme-notify-secret-0123456789") -> str:  # noqa: S107
     config = _instances(stack).get(instance.tenant, instance.instance_id)
     _instances(stack).put(instance.tenant, config.model_copy(update={"notify_url": "https://hooks.acme.test/wa"}))
     SecretStore("/wabot-test", aws.client("ssm")).put(instance.tenant, instance.instance_id, "notify_secret", secret)
