@@ -8,7 +8,6 @@ changes nothing, and a dry run (`write=False`) only counts what would change.
 
 from __future__ import annotations
 
-import copy
 import re
 import sys
 from collections import Counter
@@ -22,8 +21,8 @@ from admin_service import slugify
 from pydantic import ValidationError
 
 from migration.legacy import LegacyUser, Skipped, TenantFolder, read_folder, read_funnel_db, read_instances
-from wabot.funnel.default_funnel import DEFAULT_FUNNEL, default_funnel
-from wabot.funnel.definition import FunnelDefinition
+from wabot.funnel.flow import AskNode, Flow
+from wabot.funnel.templates import template, template_document
 from wabot.identity import normalize_user_ref
 from wabot.models.conversation import ConversationState
 from wabot.models.instance import InstanceConfig
@@ -215,12 +214,12 @@ class Migrator:
         """keywords.txt: the legacy bot's own trigger words become the funnel's greetings."""
         if not folder.keywords:
             return
-        document = copy.deepcopy(DEFAULT_FUNNEL)
-        for language in document["greetings"]:
-            document["greetings"][language] = sorted(set(folder.keywords))
-        definition = FunnelDefinition.model_validate(document)
+        document = template_document("sales")
+        for language in document["routes"]["greetings"]:
+            document["routes"]["greetings"][language] = sorted(set(folder.keywords))
+        definition = Flow.model_validate(document)
         current = self.stores.funnels.get(self.tenant, config.instance_id)
-        if current == definition:
+        if current is not None and current.model_dump() == definition.model_dump():
             self.report.count("funnels", "unchanged")
             return
         if self.write:
@@ -235,8 +234,12 @@ class Migrator:
         except ValueError as exc:
             self.report.skipped.append(Skipped("user", user.phone or "?", str(exc)))
             return
-        steps = default_funnel().discovery
-        discovery = {steps[step - 1].key: answer for step, answer in sorted(user.discovery.items())
+        # The legacy bot's numbered discovery steps are the sales template's custom_step_N questions;
+        # the state keeps the legacy fields, which the engine moves into variables when it reads them.
+        sales = template("sales")
+        steps = [node.var.removeprefix("discovery.") for n in range(1, 10)
+                 if isinstance(node := sales.nodes.get(f"custom_step_{n}"), AskNode)]
+        discovery = {steps[step - 1]: answer for step, answer in sorted(user.discovery.items())
                      if 1 <= step <= len(steps)}
         state = ConversationState(funnel_state=user.funnel_state or None, segment=user.segment,
                                   quiz_answers=user.quiz_answers, discovery=discovery)

@@ -20,6 +20,9 @@ from admin_models import (
     ApiKeyOut,
     CallerOut,
     FunnelOut,
+    FunnelStats,
+    FunnelTemplateList,
+    FunnelTemplateOut,
     InstanceCreate,
     InstanceHealth,
     InstanceList,
@@ -36,6 +39,8 @@ from admin_models import (
     SendRequest,
     SettingsOut,
     SettingsUpdate,
+    SimulateRequest,
+    SimulationOut,
     StatsReset,
     TenantStats,
     UserStateReset,
@@ -215,8 +220,9 @@ def get_funnel(instance_id: str) -> FunnelOut:
     return service().get_funnel(caller(), instance_id)
 
 
-@app.put(INSTANCE + "/funnel", summary="Replace the funnel (a FunnelDefinition, see GET); checked against "
-         "WhatsApp's limits, 422 naming node and field", responses=_documented(FunnelOut, 403, 404, 409))
+@app.put(INSTANCE + "/funnel", summary="Replace the funnel with a flow document (GET /admin/funnel/schema.json), "
+         "or with a template: {\"template\": name}; checked against WhatsApp's limits in every language, 422 "
+         "naming node and field; warnings in the answer", responses=_documented(FunnelOut, 403, 404, 409))
 def put_funnel(instance_id: str, body: dict) -> FunnelOut:
     return service().put_funnel(caller(), instance_id, body)
 
@@ -224,6 +230,47 @@ def put_funnel(instance_id: str, body: dict) -> FunnelOut:
 @app.delete(INSTANCE + "/funnel", summary="Go back to the default funnel", responses=_documented(FunnelOut, 403, 404))
 def delete_funnel(instance_id: str) -> FunnelOut:
     return service().delete_funnel(caller(), instance_id)
+
+
+@app.post(INSTANCE + "/funnel/simulate", summary="What the bot would send for these inputs, with a draft flow or "
+          "the instance's; nothing is sent or stored", responses=_documented(SimulationOut, 404))
+def simulate_instance_funnel(instance_id: str, body: SimulateRequest) -> SimulationOut:
+    return service().simulate_funnel(caller(), instance_id, body)
+
+
+@app.get(INSTANCE + "/funnel/stats", summary="Per day and node: how many users reached it and how many left "
+         "the flow there", responses=_documented(FunnelStats, 403, 404))
+def funnel_stats(instance_id: str, days: Days = 7) -> FunnelStats:
+    return service().funnel_stats(caller(), instance_id, days)
+
+
+@app.post("/admin/funnel/simulate", summary="Simulate a draft flow without an instance; nothing is sent or stored",
+          responses=_documented(SimulationOut))
+def simulate_draft_funnel(body: SimulateRequest) -> SimulationOut:
+    return service().simulate_funnel(caller(), None, body)
+
+
+@app.get("/admin/funnel/templates", summary="The shipped flow templates", responses=_documented(FunnelTemplateList))
+def funnel_templates() -> FunnelTemplateList:
+    return service().funnel_templates()
+
+
+@app.get("/admin/funnel/templates/<name>", summary="One template's flow document",
+         responses=_documented(FunnelTemplateOut, 404))
+def funnel_template(name: str) -> FunnelTemplateOut:
+    return service().funnel_template(name)
+
+
+@app.get("/admin/funnel/schema.json", summary="The JSON Schema of the flow document", include_in_schema=False)
+def funnel_schema() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=flow_schema())
+
+
+@cache
+def flow_schema() -> str:
+    from wabot.funnel.flow import Flow
+
+    return json.dumps(Flow.model_json_schema(by_alias=True), ensure_ascii=False)
 
 
 @app.delete(INSTANCE + "/users/<user>/state", summary="Forget one user's funnel state, answers and history",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
-from wabot.funnel.definition import FunnelDefinition
+from wabot.funnel.simulate import SimulatedInput, SimulatedTurn
+from wabot.funnel.templates import TEMPLATES
 from wabot.identity import normalize_user_ref
 from wabot.models.activity import ActivityEntry
 from wabot.models.health import AccountAlert, HealthError, Summary, TemplateChange, TokenStatus
@@ -22,6 +23,8 @@ PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,32}$"  # ASCII digits: \d would take other 
 # One instance item must stay far below DynamoDB's 400 KB: the lists' size is capped.
 MAX_LIST_ENTRIES = 2000
 MAX_LISTS_CHARACTERS = 100_000
+TemplateName = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]
+FLOW_DOCUMENT = "a flow document (JSON Schema: GET /admin/funnel/schema.json; README: the flow language)"
 TtsEngine = Literal["xtts", "piper", "openvoice"]
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "app_token", "notify_secret")
 ACTION_FIELDS = ("rotate_notify_secret",)  # requests, not stored fields
@@ -79,7 +82,7 @@ class InstanceFields(BaseModel):
     allowed_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
     blocked_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
     rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
-    rate_limit_hours: float | None = Field(default=None, gt=0, le=720)
+    rate_limit_hours: float | None = Field(default=None, ge=0.01, le=720, description="the window, 36 s at least")
     owner_id: str | None = Field(default=None, pattern=PRINCIPAL_PATTERN)
 
     @field_validator("allowed_phones", "blocked_phones")
@@ -102,6 +105,11 @@ class InstanceFields(BaseModel):
 class InstanceCreate(InstanceFields):
     name: str = Field(min_length=1, max_length=100)
     phone_number_id: str = Field(pattern=PHONE_NUMBER_ID_PATTERN)
+    funnel_template: TemplateName | None = Field(default=None, description="start with this flow template "
+                                                 "(GET /admin/funnel/templates); default: the sales funnel")
+
+    def config_changes(self) -> dict:
+        return {name: value for name, value in super().config_changes().items() if name != "funnel_template"}
 
 
 class InstanceUpdate(InstanceFields):
@@ -271,9 +279,65 @@ def sum_counters(rows: list[dict[str, int]]) -> dict[str, int]:
     return totals
 
 
+# ---- funnels (flows) ---------------------------------------------------------------------------
+
+
+class FlowProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
 class FunnelOut(BaseModel):
-    custom: bool = Field(description="false: the platform's default funnel is in use")
-    definition: FunnelDefinition
+    custom: bool = Field(description="false: the platform's default funnel (the sales template) is in use")
+    definition: dict[str, Any] = Field(description=FLOW_DOCUMENT)
+    warnings: list[FlowProblem] = Field(default_factory=list,
+                                        description="unreachable nodes, variables read but never set")
+
+
+class FunnelTemplateInfo(BaseModel):
+    name: str
+    title: str
+    description: str
+
+
+class FunnelTemplateList(BaseModel):
+    items: list[FunnelTemplateInfo]
+
+
+class FunnelTemplateOut(FunnelTemplateInfo):
+    definition: dict[str, Any] = Field(description=FLOW_DOCUMENT)
+
+
+class SimulateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] | None = Field(default=None, description="a draft flow; default: the instance's")
+    inputs: list[SimulatedInput] = Field(min_length=1, max_length=200)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$",
+                                 description="default: the instance's language (or the flow's default)")
+
+
+class SimulationOut(BaseModel):
+    turns: list[SimulatedTurn] = Field(description="what the bot would send for each input")
+    variables: dict[str, Any] = Field(description="the user's variables at the end")
+    at: str | None = Field(description="the node the user is at in the end")
+    waiting_for: Literal["text", "reply"] | None = Field(description="text: a node waits for typed text")
+    warnings: list[FlowProblem] = Field(default_factory=list)
+
+
+class FunnelNodeStats(BaseModel):
+    reached: int = Field(description="times users reached the node")
+    left: int = Field(description="times the flow stopped there: users did not move on (yet)")
+
+
+class FunnelDayStats(BaseModel):
+    date: str
+    nodes: dict[str, FunnelNodeStats]
+
+
+class FunnelStats(BaseModel):
+    days: list[FunnelDayStats] = Field(description="oldest first; days without flow traffic left out")
+    totals: dict[str, FunnelNodeStats]
 
 
 class SendRequest(BaseModel):

@@ -22,7 +22,14 @@ from admin_models import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    FlowProblem,
+    FunnelDayStats,
+    FunnelNodeStats,
     FunnelOut,
+    FunnelStats,
+    FunnelTemplateInfo,
+    FunnelTemplateList,
+    FunnelTemplateOut,
     HealthSummary,
     InstanceCreate,
     InstanceFields,
@@ -43,6 +50,8 @@ from admin_models import (
     SendRequest,
     SettingsOut,
     SettingsUpdate,
+    SimulateRequest,
+    SimulationOut,
     StatsReset,
     TenantStats,
     TokenHealth,
@@ -52,8 +61,10 @@ from admin_models import (
 from pydantic import ValidationError
 
 from wabot.errors import ConflictError, ForbiddenError, NotFoundError
-from wabot.funnel.default_funnel import default_funnel
-from wabot.funnel.definition import FunnelDefinition
+from wabot.funnel.flow import Flow
+from wabot.funnel.simulate import simulate
+from wabot.funnel.templates import TEMPLATES, default_funnel, template, template_document
+from wabot.funnel.validation import parse_flow
 from wabot.health import CheckResult, check_credentials, store_check
 from wabot.identity import normalize_user_ref
 from wabot.models.events import InboundEvent
@@ -63,7 +74,7 @@ from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
-from wabot.repositories.funnels import FunnelRepository
+from wabot.repositories.funnels import FlowTooLarge, FunnelRepository
 from wabot.repositories.health import HealthRepository, StaleResult
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider, TenantSettings
@@ -264,6 +275,7 @@ class AdminService:
         _check_admin_only_fields(caller, data, None)
         now = datetime.now(UTC)
         fields = {k: v for k, v in data.config_changes().items() if v is not None}
+        flow = template(data.funnel_template) if data.funnel_template else None
         self._check_backend(caller, fields.get("llm_backend"))
         secret_changes = data.secret_changes()
         check = self._check_credentials(data.phone_number_id, secret_changes.get("access_token"),
@@ -288,6 +300,8 @@ class AdminService:
         try:
             for name, value in secret_changes.items():
                 self.secrets.put(caller, config.instance_id, name, value)
+            if flow is not None:
+                self.funnels.put(caller, config.instance_id, flow)
         except Exception:
             self.instances.delete(caller, config)  # nothing half-created stays behind
             raise
@@ -412,31 +426,88 @@ class AdminService:
     def get_funnel(self, caller: TenantContext, instance_id: str) -> FunnelOut:
         self._load(caller, instance_id)
         custom = self.funnels.get(caller, instance_id)
-        return FunnelOut(custom=custom is not None, definition=custom or default_funnel())
+        return FunnelOut(custom=custom is not None, definition=(custom or default_funnel()).document())
 
     def put_funnel(self, caller: TenantContext, instance_id: str, document: dict) -> FunnelOut:
+        """A flow document, or {"template": name} to start over from a shipped template."""
         config = self._load(caller, instance_id, write=True)
+        flow, warnings = self._flow(document)
         try:
-            definition = FunnelDefinition.model_validate(document)
-        except ValidationError as exc:
-            problems = [(".".join(str(p) for p in error["loc"]) or "definition", error["msg"])
-                        for error in exc.errors()]
-            raise InvalidInput(*problems[0], more=problems[1:]) from None
-        limits = definition.limit_problems()
-        if limits:
-            problems = [(p.split(" ", 1)[0], p.split(": ", 1)[-1]) for p in limits]
-            raise InvalidInput(*problems[0], more=problems[1:])
-        self.funnels.put(caller, instance_id, definition)
+            self.funnels.put(caller, instance_id, flow)
+        except FlowTooLarge as exc:
+            raise InvalidInput("definition", str(exc)) from None
         self._bump(caller, config)
         self._audit(caller, instance_id, "funnel replaced", [])
-        return FunnelOut(custom=True, definition=definition)
+        return FunnelOut(custom=True, definition=flow.document(), warnings=warnings)
 
     def delete_funnel(self, caller: TenantContext, instance_id: str) -> FunnelOut:
         config = self._load(caller, instance_id, write=True)
         self.funnels.delete(caller, instance_id)
         self._bump(caller, config)
         self._audit(caller, instance_id, "funnel reset to the default", [])
-        return FunnelOut(custom=False, definition=default_funnel())
+        return FunnelOut(custom=False, definition=default_funnel().document())
+
+    @staticmethod
+    def _flow(document: dict) -> tuple[Flow, list[FlowProblem]]:
+        """The validated flow and its warnings; InvalidInput naming node and field otherwise."""
+        if set(document) == {"template"}:
+            name = document["template"]
+            if not isinstance(name, str) or name not in TEMPLATES:
+                raise InvalidInput("template", f"unknown template; one of {', '.join(TEMPLATES)}")
+            return template(name), []
+        flow, problems = parse_flow(document)
+        errors = [p for p in problems if p.level == "error"]
+        if flow is None:
+            located = [(".".join(map(str, p.loc)) or "definition", p.msg) for p in errors or problems]
+            raise InvalidInput(*located[0], more=located[1:])
+        return flow, [FlowProblem(**p.as_dict()) for p in problems if p.level == "warning"]
+
+    def funnel_templates(self) -> FunnelTemplateList:
+        return FunnelTemplateList(items=[FunnelTemplateInfo(name=name, title=title, description=description)
+                                         for name, (title, description) in TEMPLATES.items()])
+
+    def funnel_template(self, name: str) -> FunnelTemplateOut:
+        if name not in TEMPLATES:
+            raise NotFoundError(name)
+        title, description = TEMPLATES[name]
+        return FunnelTemplateOut(name=name, title=title, description=description,
+                                 definition=template_document(name))
+
+    def simulate_funnel(self, caller: TenantContext, instance_id: str | None,
+                        request: SimulateRequest) -> SimulationOut:
+        """Nothing is sent or stored. Without an instance, the draft is simulated on its own."""
+        if instance_id is not None:
+            config = self._load(caller, instance_id)
+        else:
+            config = InstanceConfig(tenant_id=caller.tenant_id, instance_id="draft", name="draft",
+                                    phone_number_id="0")
+        warnings: list[FlowProblem] = []
+        if request.definition is not None:
+            flow, warnings = self._flow(request.definition)
+        elif instance_id is not None:
+            flow = self.funnels.get(caller, instance_id) or default_funnel()
+        else:
+            raise InvalidInput("definition", "a draft flow is required without an instance")
+        result = simulate(flow, request.inputs, config, time.time(), language=request.language)
+        return SimulationOut(turns=result.turns, variables=result.variables, at=result.at,
+                             waiting_for=result.waiting_for, warnings=warnings)
+
+    def funnel_stats(self, caller: TenantContext, instance_id: str, days: int) -> FunnelStats:
+        self._load(caller, instance_id)
+        rows = self.stats.funnel_days(caller, instance_id, days)
+        totals: dict[str, dict[str, int]] = {}
+        out_days = []
+        for row in rows:
+            nodes = {}
+            for node, counts in row["nodes"].items():
+                reached, moved_on = counts.get("in", 0), counts.get("out", 0)
+                nodes[node] = FunnelNodeStats(reached=reached, left=max(0, reached - moved_on))
+                total = totals.setdefault(node, {"in": 0, "out": 0})
+                total["in"] += reached
+                total["out"] += moved_on
+            out_days.append(FunnelDayStats(date=row["date"], nodes=nodes))
+        return FunnelStats(days=out_days, totals={
+            node: FunnelNodeStats(reached=t["in"], left=max(0, t["in"] - t["out"])) for node, t in totals.items()})
 
     def _user_key(self, caller: TenantContext, instance_id: str, user: str) -> str:
         candidates = [user]

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wabot.funnel.default_funnel import default_funnel
-from wabot.funnel.definition import FunnelDefinition
 from wabot.funnel.engine import FunnelEngine
+from wabot.funnel.flow import Flow
+from wabot.funnel.templates import default_funnel
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.queue import EventPublisher
@@ -76,7 +76,7 @@ class FunnelService:
     def _engine(self, tenant: TenantContext, config: InstanceConfig) -> FunnelEngine:
         cache_key = (tenant.tenant_id, config.instance_id, config.version)
         if cache_key not in self._engines:
-            custom: FunnelDefinition | None = self.funnels.get(tenant, config.instance_id)
+            custom: Flow | None = self.funnels.get(tenant, config.instance_id)
             self._engines[cache_key] = FunnelEngine(custom or default_funnel())
         return self._engines[cache_key]
 
@@ -86,7 +86,8 @@ class FunnelService:
         outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
-        inbound = {"inbound": 1, f"inbound_{event.type}": 1}
+        # The flow's analytics (nodes reached and moved on from) ride on the same stats write.
+        inbound = {"inbound": 1, f"inbound_{event.type}": 1, **outcome.counters}
         if _utc_day(profile.last_inbound_at) < _utc_day(event.timestamp):
             # The user's first message of the day: unique users counted from the profile,
             # with no per-user data (or extra write) in the stats item.
@@ -94,8 +95,10 @@ class FunnelService:
         plan = None
         if replies or outcome.to_llm:
             # Counted when the plan is done, in the same write as what was sent.
-            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound,
-                             llm_job=event.model_dump(mode="json") if outcome.to_llm else None)
+            llm_job = None
+            if outcome.to_llm:
+                llm_job = {**event.model_dump(mode="json"), **({"llm": outcome.llm} if outcome.llm else {})}
+            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound, llm_job=llm_job)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "state": outcome.state, "plan": plan, "steps": profile.with_steps(outcome.steps),
             # Nothing to send: answered now (a plan is remembered once its last reply is out).
@@ -109,6 +112,11 @@ class FunnelService:
         if outcome.gate:
             self.activity.record(tenant, config.instance_id, "message_handled",
                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
+        if outcome.handoff:
+            # Until conversation operations land, a person learns of a hand-off from the activity log.
+            self.activity.record(tenant, config.instance_id, "message_handled",
+                                 f"hand-off to a person requested at {outcome.handoff['node']}",
+                                 {"handoff": outcome.handoff, "user": event.user_key})
         return profile
 
     def _outbound(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,

@@ -100,8 +100,9 @@ class LlmService:
 
     def _answer(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
                 deadline: float) -> ReplyPlan:
-        question = _question(event)
-        request = ChatRequest(system=config.system_prompt,
+        question = event.llm.prompt if event.llm and event.llm.prompt else _question(event)
+        system = event.llm.system_prompt if event.llm and event.llm.system_prompt else config.system_prompt
+        request = ChatRequest(system=system,
                               history=self.conversations.history(tenant, config.instance_id, event.user_key,
                                                                  config.llm_history_turns),
                               message=question, params=config.llm_params)

@@ -519,6 +519,11 @@ def test_openapi_document_is_valid_and_covers_every_route(world):
         ("GET", "/admin/whatsapp/stats"), ("GET", "/admin/api-keys"), ("POST", "/admin/api-keys"),
         ("DELETE", "/admin/api-keys/{key_id}"), ("GET", "/admin/me"),
     }
+    expected_routes |= {  # flows
+        ("POST", f"{BASE}/{{instance_id}}/funnel/simulate"), ("GET", f"{BASE}/{{instance_id}}/funnel/stats"),
+        ("POST", "/admin/funnel/simulate"), ("GET", "/admin/funnel/templates"),
+        ("GET", "/admin/funnel/templates/{name}"),
+    }
     assert documented == expected_routes
     assert "InstanceCreate" in document["components"]["schemas"]
     assert document["security"] == [{"apiKey": []}]

@@ -40,6 +40,19 @@ def test_answer_in_whatsapp_formatting_with_persona_and_usage(llm, stack, acme):
     assert stats["outbound"] == 1
 
 
+def test_flow_llm_node_prompt_and_system_prompt_replace_the_instances(llm, stack, acme):
+    """A job from a flow's llm node carries its composed prompt and system prompt."""
+    from wabot.models.events import LlmInstruction
+
+    version = configure(stack, acme, system_prompt="You sell LocalAI.")
+    event = message_event(acme, text="typed by the user", config_version=version).model_copy(
+        update={"llm": LlmInstruction(prompt="Suggest a gift with Bag.", system_prompt="Be short.")})
+    assert llm.ask(event) == []
+    [body] = llm.providers.llm_bodies()
+    assert body["messages"][0] == {"role": "system", "content": "Be short."}
+    assert body["messages"][-1] == {"role": "user", "content": "Suggest a gift with Bag."}
+
+
 @pytest.mark.parametrize("per_message", [False, True])
 def test_activity_log_has_llm_answers_only_when_asked(llm, stack, acme, per_message):
     llm.module.worker().service.activity_per_message = per_message

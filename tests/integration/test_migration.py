@@ -70,7 +70,7 @@ def test_every_field_arrives(stack, stores, legacy):
     assert stores.secrets.current(ACME, sales.instance_id, "app_secret") == "legacy-app-secret-3333"
     assert stores.secrets.current(ACME, sales.instance_id, "verify_token") == "legacy-verify-2222"
     funnel = stores.funnels.get(ACME, sales.instance_id)
-    assert funnel.greetings["ru"] == ["hello", "здравствуйте", "меню", "привет"]
+    assert funnel.routes.greetings["ru"] == ["hello", "здравствуйте", "меню", "привет"]
 
     maria = stores.conversations.get_profile(ACME, sales.instance_id, "79160001122")
     assert maria.profile_name == "Мария Иванова" and maria.phone == "79160001122"
@@ -146,7 +146,9 @@ def test_a_migrated_user_is_answered_from_the_saved_funnel_state(stack, stores, 
     assert body_text(question).startswith("3/5")
     assert question["to"] == "+79160001122"
     maria = stores.conversations.get_profile(ACME, config.instance_id, "79160001122")
-    assert maria.state.discovery == {"company": "Банк «Восток»", "users": "250 сотрудников"}
+    assert (maria.state.vars["discovery.company"], maria.state.vars["discovery.users"]) == (
+        "Банк «Восток»", "250 сотрудников")
+    assert maria.state.discovery == {}  # the legacy field, moved into the flow's variables
 
 
 def test_cli_reports_and_never_prints_secrets(stack, legacy, monkeypatch, capsys):

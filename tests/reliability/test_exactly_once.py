@@ -13,10 +13,13 @@ from tests.aws_calls import intercept
 from tests.integration.funnel_harness import graph_error, message_event, sqs_record
 from tests.reliability.queue_driver import drive, queue_events
 from wabot import aws
-from wabot.funnel.default_funnel import default_funnel
+from wabot.funnel.templates import default_funnel
 from wabot.repositories.activity import ActivityLog
 
-FAQ = [(section.id, key) for section in default_funnel().faq_sections for key in section.keys]  # 11 answers
+# The FAQ answers of the default funnel (11): each row's reply id and the answer it leads to.
+FAQ = [(row.id, default_funnel().nodes[row.next].text["en"])
+       for name in ("faq_product", "faq_install", "faq_pricing")
+       for section in default_funnel().nodes[name].sections for row in section.rows]
 
 
 def faq_messages(instance, users: int):
@@ -24,10 +27,10 @@ def faq_messages(instance, users: int):
     events, expected = [], {}
     for u in range(users):
         phone = f"3460000{u:04d}"
-        for _, key in FAQ:
-            event = message_event(instance, reply=("list_reply", f"faq:{key}"), user_phone=phone, user_id=None)
+        for reply_id, answer in FAQ:
+            event = message_event(instance, reply=("list_reply", reply_id), user_phone=phone, user_id=None)
             events.append(event)
-            expected[event.message_id] = (f"+{phone}", default_funnel().faq_answers[key]["en"])
+            expected[event.message_id] = (f"+{phone}", answer)
     return events, expected
 
 
@@ -60,7 +63,7 @@ def test_300_messages_each_delivered_three_times(funnel, acme):
     assert Counter(sent).most_common(1)[0][1] == 1  # every (user, answer) exactly once
     for phone in {to for to, _ in sent}:
         user_order = [text for to, text in sent if to == phone]
-        wanted = [default_funnel().faq_answers[key]["en"] for _, key in FAQ][:len(user_order)]
+        wanted = [answer for _, answer in FAQ][:len(user_order)]
         assert user_order == wanted, phone
 
 

@@ -17,7 +17,8 @@ _deserializer = TypeDeserializer()
 
 def _to_dynamo_safe(value: Any) -> Any:
     if isinstance(value, float):
-        return Decimal(str(value))
+        # DynamoDB numbers go down to 1E-130: anything smaller (a subnormal float) is stored as 0.
+        return Decimal(0) if abs(value) < 1e-130 else Decimal(str(value))
     if isinstance(value, dict):
         return {k: _to_dynamo_safe(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

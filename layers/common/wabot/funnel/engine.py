@@ -1,28 +1,64 @@
-"""Conversation routing and the sales funnel, as pure logic.
+"""Conversation routing and the flow engine, as pure logic.
 
 `FunnelEngine.handle(state, event, config, now)` decides everything one inbound message
-causes: the replies (validated WhatsApp messages), the user's new state, the funnel steps to
-record, and whether the text goes to the LLM. It does no I/O, so a decision can be stored
-before anything is sent and replayed exactly after a crash.
+causes: the replies (validated WhatsApp messages), the user's new state, the steps to record,
+the analytics counters, and whether something goes to the LLM or to a person. It does no I/O
+and is deterministic, so a decision can be stored before anything is sent and replayed exactly
+after a crash. It knows node kinds, never the node ids, variables or tables of a flow.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
-from wabot.funnel.definition import FunnelDefinition, QuizQuestion
+from wabot.funnel.expressions import ExpressionError, evaluate, first_number, normalize_word, render, to_text
+from wabot.funnel.flow import (
+    AskNode,
+    BranchNode,
+    Button,
+    ButtonsNode,
+    Condition,
+    EndNode,
+    Flow,
+    HandoffNode,
+    ListNode,
+    LlmNode,
+    LookupNode,
+    MessageNode,
+    MultiChoiceNode,
+    Row,
+    SetNode,
+    Text,
+    Validation,
+    pick,
+)
+from wabot.funnel.legacy import upgrade_state
 from wabot.identity import normalize_user_ref
 from wabot.models.conversation import ConversationState
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
-from wabot.whatsapp.messages import ButtonsMessage, ListMessage, ListRow, ListSection, ReplyButton, TextMessage
+from wabot.whatsapp.messages import (
+    FOOTER_MAX,
+    HEADER_MAX,
+    INTERACTIVE_BODY_MAX,
+    TEXT_MAX,
+    ButtonsMessage,
+    ListMessage,
+    MediaMessage,
+    TextMessage,
+)
 
-GPU_CUSTOM_STATE = "diy_gpu_custom"
-LIST_ROWS_MAX = 10
+# Nodes entered for one input at most: validation rejects loops that never wait, this bounds
+# any flow anyway.
+MAX_STEPS_PER_INPUT = 100
+MAX_REPLIES_PER_INPUT = 10
+REACHED = "fn:in:"  # analytics counters: the user reached this node
+MOVED_ON = "fn:out:"  # ... and later moved on from it (left = reached - moved on)
 
 
 @dataclass
@@ -31,11 +67,19 @@ class Outcome:
     state: ConversationState = field(default_factory=ConversationState)
     steps: list[str] = field(default_factory=list)
     to_llm: bool = False
+    llm: dict[str, str] | None = None  # {"prompt", "system_prompt"} for the LLM job, when a node set them
+    handoff: dict[str, str] | None = None  # {"node", "note"}: a person should take over
     gate: str | None = None  # why nothing was answered: stopped, blocked, opted_out
+    counters: dict[str, int] = field(default_factory=dict)
+    departed: bool = False
 
 
-def _normalize(text: str) -> str:
-    return text.strip().lower().strip(string.punctuation + "!?.,¡¿…«» ").strip()
+@dataclass
+class _Turn:
+    out: Outcome
+    lang: str
+    config: InstanceConfig
+    now: float
 
 
 def _user_refs(event: InboundEvent) -> set[str]:
@@ -49,23 +93,203 @@ def _user_refs(event: InboundEvent) -> set[str]:
     return refs
 
 
-def _money(amount: int, currency: str) -> str:
-    return f"{amount:,}".replace(",", " ") + f" {currency}"
+def clip(text: str, limit: int) -> str:
+    """Within a WhatsApp limit whatever the variables hold; never empty."""
+    text = text.strip() or "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unique_titles(titles: list[str], limit: int) -> list[str]:
+    seen: set[str] = set()
+    result = []
+    for number, title in enumerate(titles, start=1):
+        title = clip(title, limit)
+        if title in seen:
+            title = clip(title[: limit - 4], limit - 3) + f" {number}"
+        seen.add(title)
+        result.append(title)
+    return result
+
+
+class Renderer:
+    """Builds a node's WhatsApp messages. With `fit`, texts are clipped to WhatsApp's limits
+    (variables can make them longer); without, the limits raise (validation uses that)."""
+
+    def __init__(self, text_of: Callable[[Text | None], str], fit: bool = True) -> None:
+        self.text_of = text_of
+        self.fit = fit
+
+    def _part(self, text: Text | None, limit: int) -> str:
+        value = self.text_of(text)
+        return clip(value, limit) if self.fit else value
+
+    def _optional(self, text: Text | None, limit: int) -> str | None:
+        value = self.text_of(text).strip()
+        return (clip(value, limit) if self.fit else value) if value else None
+
+    def _titles(self, titles: list[Text], limit: int) -> list[str]:
+        texts = [self.text_of(title) for title in titles]
+        return _unique_titles(texts, limit) if self.fit else texts
+
+    def text(self, text: Text | None) -> TextMessage:
+        return TextMessage.model_validate({"body": self._part(text, TEXT_MAX)})
+
+    def message(self, node: MessageNode) -> Any:
+        header, footer = self.text_of(node.header).strip(), self.text_of(node.footer).strip()
+        body = "\n\n".join(part for part in (f"*{header}*" if header else "", self.text_of(node.text),
+                                             f"_{footer}_" if footer else "") if part)
+        if node.media is None:
+            return TextMessage.model_validate({"body": clip(body, TEXT_MAX) if self.fit else body})
+        caption = (clip(body, INTERACTIVE_BODY_MAX) if self.fit else body) if body.strip() else None
+        return MediaMessage.model_validate({"media_type": node.media.type, "link": node.media.link,
+                                            "media_id": node.media.id, "caption": caption,
+                                            "filename": node.media.filename})
+
+    def buttons(self, node: ButtonsNode) -> ButtonsMessage:
+        titles = self._titles([button.title for button in node.buttons], 20)
+        return ButtonsMessage.model_validate({
+            "body": self._part(node.text, INTERACTIVE_BODY_MAX), "header": self._optional(node.header, HEADER_MAX),
+            "footer": self._optional(node.footer, FOOTER_MAX),
+            "buttons": [{"id": button.id, "title": title} for button, title in zip(node.buttons, titles, strict=True)],
+        })
+
+    def list(self, node: ListNode) -> ListMessage:
+        sections = []
+        for section in node.sections:
+            titles = self._titles([row.title for row in section.rows], 24)
+            title = self._optional(section.title, 24)
+            if title is None and self.fit and len(node.sections) > 1:
+                title = "…"  # several sections need titles: one whose variables are empty still has one
+            sections.append({"title": title, "rows": [
+                {"id": row.id, "title": title, "description": self._optional(row.description, 72)}
+                for row, title in zip(section.rows, titles, strict=True)]})
+        return ListMessage.model_validate({
+            "body": self._part(node.text, INTERACTIVE_BODY_MAX), "header": self._optional(node.header, HEADER_MAX),
+            "footer": self._optional(node.footer, FOOTER_MAX), "button": self._part(node.button, 20),
+            "sections": sections})
+
+    def choices(self, node: MultiChoiceNode) -> ListMessage:
+        titles = self._titles([option.title for option in node.options], 24)
+        return ListMessage.model_validate({
+            "body": self._part(node.text, INTERACTIVE_BODY_MAX), "button": self._part(node.button, 20),
+            "sections": [{"rows": [
+                {"id": option.id, "title": title, "description": self._optional(option.description, 72)}
+                for option, title in zip(node.options, titles, strict=True)]}]})
+
+    def picked(self, node: MultiChoiceNode) -> ButtonsMessage:
+        titles = self._titles([node.more.title, node.done.title], 20)
+        return ButtonsMessage.model_validate({
+            "body": self._part(node.picked, INTERACTIVE_BODY_MAX),
+            "buttons": [{"id": node.more.id, "title": titles[0]}, {"id": node.done.id, "title": titles[1]}]})
+
+
+# ---- answers to `ask` ------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%y")
+
+
+def _day(limit: str, now: float) -> date:
+    return datetime.fromtimestamp(now, UTC).date() if limit == "today" else date.fromisoformat(limit)
+
+
+def validate_answer(rule: Validation, text: str, now: float, max_chars: int = 1000) -> Any:
+    """The value to store, or None when the answer is not valid."""
+    if rule.type == "number":
+        cleaned = re.sub(r"[\s\u00a0]", "", text).replace(",", ".")
+        if not re.fullmatch(r"[-+]?\d{1,15}(\.\d{1,6})?", cleaned):
+            return None
+        value = float(cleaned)
+        if rule.integer and not value.is_integer():
+            return None
+        if (rule.min is not None and value < rule.min) or (rule.max is not None and value > rule.max):
+            return None
+        return int(value) if value.is_integer() else value
+    if rule.type == "phone":
+        digits = re.sub(r"[\s().-]", "", text)
+        if not re.fullmatch(r"\+?\d{7,15}", digits):
+            return None
+        return "+" + digits.lstrip("+")
+    if rule.type == "email":
+        return text.lower() if len(text) <= 254 and _EMAIL.match(text) else None
+    if rule.type == "date":
+        for pattern in _DATE_FORMATS:
+            try:
+                day = datetime.strptime(text, pattern).date()
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+        if (rule.not_before and day < _day(rule.not_before, now)) or (
+                rule.not_after and day > _day(rule.not_after, now)):
+            return None
+        return day.isoformat()
+    if rule.type == "regex":
+        if len(text) > max_chars or not re.fullmatch(rule.pattern or "", text):
+            return None
+        return text
+    if (rule.min is not None and len(text) < rule.min) or (rule.max is not None and len(text) > rule.max):
+        return None
+    return text[:max_chars]
+
+
+def condition_holds(condition: Condition, value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    if "is_set" in condition.model_fields_set:
+        present = value not in (None, "", [])
+        return present == bool(condition.is_set)
+    if "equals" in condition.model_fields_set:
+        return value == condition.equals or (isinstance(value, list) and condition.equals in value)
+    if condition.in_ is not None:
+        return any(item in condition.in_ for item in values)
+    number = first_number(value) if value not in (None, "", []) else None
+    if number is None:
+        return False
+    return (condition.min is None or number >= condition.min) and (condition.max is None or number <= condition.max)
+
+
+# ---- the engine ------------------------------------------------------------------------------------
 
 
 class FunnelEngine:
-    def __init__(self, definition: FunnelDefinition) -> None:
-        self.d = definition
-        self._greetings = {_normalize(w) for words in definition.greetings.values() for w in words}
-        self._stop = {_normalize(w) for w in definition.stop_words}
-        self._start = {_normalize(w) for w in definition.start_words}
-        self._input_states = {step.state for step in definition.discovery} | {GPU_CUSTOM_STATE}
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        routes = flow.routes
+        self._greetings = {normalize_word(w) for words in routes.greetings.values() for w in words}
+        self._stop = {normalize_word(w) for w in routes.stop_words}
+        self._start = {normalize_word(w) for w in routes.start_words}
+        self._menu_ids = set(routes.menu.ids) if routes.menu else set()
+        self._menu_words = {normalize_word(w) for ws in routes.menu.words.values() for w in ws} if routes.menu \
+            else set()
+        self._back_ids = set(routes.back.ids) if routes.back else set()
+        self._back_words = {normalize_word(w) for ws in routes.back.words.values() for w in ws} if routes.back \
+            else set()
+        # Every option of every node by its reply id: a button tapped later still works.
+        self._options: dict[str, Button | Row] = {}
+        self._choices: dict[str, tuple[str, str]] = {}  # reply id -> (multi_choice node, option id | more | done)
+        for node_id, node in flow.nodes.items():
+            if isinstance(node, ButtonsNode):
+                options: list[Button | Row] = list(node.buttons)
+            elif isinstance(node, ListNode):
+                options = [row for section in node.sections for row in section.rows]
+            else:
+                options = []
+                if isinstance(node, MultiChoiceNode):
+                    for choice in node.options:
+                        self._choices.setdefault(choice.id, (node_id, "pick:" + choice.id))
+                    self._choices.setdefault(node.more.id, (node_id, "more"))
+                    self._choices.setdefault(node.done.id, (node_id, "done"))
+            for option in options:
+                self._options.setdefault(option.id, option)
 
-    # ---- entry point -----------------------------------------------------------------------
+    # ---- entry point -----------------------------------------------------------------------------
 
-    def handle(self, state: ConversationState, event: InboundEvent, config: InstanceConfig, now: float) -> Outcome:
-        out = Outcome(state=state.model_copy(deep=True))
-        lang = config.language
+    def handle(self, state: ConversationState, event: InboundEvent, config: InstanceConfig, now: float,
+               language: str | None = None) -> Outcome:
+        """`language` overrides the instance's (the simulator speaks any of the flow's languages)."""
+        out = Outcome(state=upgrade_state(state))
+        turn = _Turn(out, self.flow.language_for(language or config.language), config, now)
         if not config.running:
             out.gate = "stopped"
             return out
@@ -74,12 +298,12 @@ class FunnelEngine:
             out.gate = "blocked"
             return out
         text = self._text(event)
-        word = _normalize(text) if text is not None else None
+        word = normalize_word(text) if text is not None else None
         if out.state.opted_out:
             if word in self._start:
                 out.state.opted_out = False
-                out.replies.append(TextMessage(body=self.d.text("opted_in", lang)))
-                self._send_node(out, self.d.start_node, lang)
+                self._reply(turn, self._renderer(turn).text(self.flow.texts.opted_in))
+                self._go(turn, self.flow.start)
                 out.steps.append("opt_in")
             else:
                 out.gate = "opted_out"
@@ -87,28 +311,35 @@ class FunnelEngine:
         if word in self._stop:
             out.state.opted_out = True
             out.state.funnel_state = None
-            out.replies.append(TextMessage(body=self.d.text("opted_out", lang)))
+            self._reply(turn, self._renderer(turn).text(self.flow.texts.opted_out))
             out.steps.append("opt_out")
             return out
         if word in self._greetings:
             out.state.funnel_state = None
-            self._send_node(out, self.d.start_node, lang)
+            self._go(turn, self.flow.start)
             out.steps.append("greeting")
             return out
-        if event.type == "text" and out.state.funnel_state in self._input_states and text:
-            self._free_input(out, text.strip(), lang)
+        if word in self._menu_words and self.flow.routes.menu:
+            self._go(turn, self.flow.routes.menu.node)
+            return out
+        if word in self._back_words:
+            self._go(turn, out.state.previous_node or self.flow.start)
+            return out
+        waiting = self.flow.nodes.get(out.state.funnel_state or "")
+        if event.type == "text" and text and text.strip() and isinstance(waiting, AskNode | LlmNode):
+            self._answer(turn, out.state.funnel_state or "", waiting, text.strip())
             return out
         reply_id = self._reply_id(event)
         if reply_id:
-            self._route(out, reply_id, lang)
+            self._route(turn, reply_id)
             return out
         if event.type in ("reaction", "system", "unsupported", "revoke") or (text is None and event.type == "text"):
             out.steps.append(f"ignored:{event.type}")
             return out
-        self._to_llm(out, config, now, lang)
+        self._to_llm(turn, None)
         return out
 
-    # ---- inputs ----------------------------------------------------------------------------
+    # ---- inputs -----------------------------------------------------------------------------------
 
     @staticmethod
     def _text(event: InboundEvent) -> str | None:
@@ -132,224 +363,241 @@ class FunnelEngine:
             return str(content["payload"])
         return None
 
-    # ---- routing ---------------------------------------------------------------------------
+    # ---- variables and texts ----------------------------------------------------------------------
 
-    def _route(self, out: Outcome, reply_id: str, lang: str) -> None:
-        prefix, _, action = reply_id.partition(":")
-        handler = {"sales": self._sales, "faq": self._faq, "tz": self._tz, "nav": self._nav}.get(prefix)
-        if handler is None or not handler(out, action, reply_id, lang):
-            # A reply we do not know (an old or edited funnel): back to the start, never silence.
-            out.steps.append(f"unknown_reply:{reply_id[:64]}")
-            self._send_node(out, self.d.start_node, lang)
+    def _resolver(self, turn: _Turn, extra: dict[str, Any] | None = None) -> Callable[[str], Any]:
+        variables = turn.out.state.vars
 
-    def _send_node(self, out: Outcome, node_id: str, lang: str) -> None:
-        node = self.d.nodes[node_id]
-        out.state.previous_node, out.state.last_node = out.state.last_node, node_id
-        out.replies.append(self.d.render(node_id, lang))
-        out.steps.append(f"node:{node_id}")
-        if node.input_state:
-            out.state.funnel_state = node.input_state
-        if node.action == "quiz_start":
-            out.state.quiz_answers = {}
-            out.state.segment = None
-            out.replies.append(self._question(self.d.quiz[0], lang))
-        elif node.action == "gpu_custom":
-            out.state.funnel_state = GPU_CUSTOM_STATE
-        elif node.action == "discovery_start":
-            out.state.discovery = {}
-            first = self.d.discovery[0]
-            out.state.funnel_state = first.state
-            out.replies.append(TextMessage(body=first.question[lang]))
-        elif node.action == "spec":
-            self._spec(out, lang)
-        if node.then:
-            self._send_node(out, node.then, lang)
+        def resolve(name: str) -> Any:
+            if extra and name in extra:
+                return extra[name]
+            if name.startswith("table."):
+                _, table, *column = name.split(".", 2)
+                row = self._row(table, variables.get(f"table.{table}"))
+                if row is None or not column:
+                    return None
+                cell = row.get(column[0])
+                return pick(cell, turn.lang, self.flow.fallback_language) if isinstance(cell, dict) else cell
+            return variables[name] if name in variables else self.flow.variables.get(name)
 
-    def _routed_node(self, out: Outcome, reply_id: str, lang: str) -> bool:
-        node_id = self.d.routes.get(reply_id)
-        if node_id is None:
-            return False
-        self._send_node(out, node_id, lang)
-        return True
+        return resolve
 
-    # ---- sales: quiz, segment, GPU audit ------------------------------------------------------
+    def _row(self, table: str, key: Any) -> dict[str, Any] | None:
+        data = self.flow.tables.get(table)
+        if data is None or key is None:
+            return None
+        return next((row for row in data.rows if to_text(row.get(data.key)) == to_text(key)), None)
 
-    def _sales(self, out: Outcome, action: str, reply_id: str, lang: str) -> bool:
-        parts = action.split(":")
-        questions = {q.id: q for q in self.d.quiz}
-        if parts[0] == "qa" and len(parts) == 3 and parts[1] in questions:
-            question = questions[parts[1]]
-            if parts[2] not in {o.id for o in question.options}:
-                return False
-            chosen = out.state.quiz_answers.setdefault(question.id, [])
-            if question.multi:
-                if parts[2] not in chosen:
-                    chosen.append(parts[2])
-                out.steps.append(f"quiz:{question.id}={parts[2]}")
-                title = next(o.title for o in question.options if o.id == parts[2])
-                out.replies.append(ButtonsMessage(body=self.d.text("picked", lang, choice=title[lang]), buttons=[
-                    ReplyButton(id=f"sales:qm:{question.id}", title=self.d.text("more", lang)),
-                    ReplyButton(id=f"sales:qd:{question.id}", title=self.d.text("done", lang))]))
-                return True
-            out.state.quiz_answers[question.id] = [parts[2]]
-            out.steps.append(f"quiz:{question.id}={parts[2]}")
-            self._next_question(out, question, lang)
-            return True
-        if parts[0] == "qm" and len(parts) == 2 and parts[1] in questions:
-            out.replies.append(self._question(questions[parts[1]], lang))
-            return True
-        if parts[0] == "qd" and len(parts) == 2 and parts[1] in questions:
-            self._next_question(out, questions[parts[1]], lang)
-            return True
-        if action == "gpu_list":
-            out.replies.append(self._gpu_list(lang))
-            out.steps.append("gpu_list")
-            return True
-        if parts[0] == "gpu" and len(parts) == 2:
-            gpu = next((g for g in self.d.gpu_audit if g.id == parts[1]), None)
-            if gpu is None:
-                return False
-            self._gpu_verdict(out, gpu, lang)
-            return True
-        return self._routed_node(out, reply_id, lang)
+    def _text_of(self, turn: _Turn, extra: dict[str, Any] | None = None) -> Callable[[Text | None], str]:
+        resolve = self._resolver(turn, extra)
+        return lambda text: render(pick(text, turn.lang, self.flow.fallback_language), resolve)
 
-    def _question(self, question: QuizQuestion, lang: str) -> ListMessage:
-        rows = [ListRow(id=f"sales:qa:{question.id}:{o.id}", title=o.title[lang],
-                        description=o.description[lang] if o.description else None) for o in question.options]
-        return ListMessage(body=question.text[lang], button=self.d.text("choose", lang),
-                           sections=[ListSection(rows=rows)])
+    def _renderer(self, turn: _Turn, extra: dict[str, Any] | None = None) -> Renderer:
+        return Renderer(self._text_of(turn, extra))
 
-    def _next_question(self, out: Outcome, question: QuizQuestion, lang: str) -> None:
-        index = [q.id for q in self.d.quiz].index(question.id)
-        if index + 1 < len(self.d.quiz):
-            out.replies.append(self._question(self.d.quiz[index + 1], lang))
-            return
-        out.state.segment = self.determine_segment(out.state.quiz_answers)
-        out.steps.append(f"segment:{out.state.segment}")
-        self._send_node(out, self.d.segment_nodes[out.state.segment], lang)  # type: ignore[index]
+    def _assign(self, turn: _Turn, name: str, value: Any) -> None:
+        if value is None or value == [] or value == "":
+            turn.out.state.vars.pop(name, None)
+        else:
+            turn.out.state.vars[name] = value
 
-    def determine_segment(self, answers: dict[str, list[str]]) -> str:
-        for rule in self.d.segment_rules:
-            if all(set(answers.get(qid, [])) & set(options) for qid, options in rule.when.items()):
-                return rule.segment
-        return self.d.default_segment
+    def _constant(self, turn: _Turn, value: Any, extra: dict[str, Any] | None = None) -> Any:
+        """A `set` constant: strings (also in lists) are templates."""
+        resolve = self._resolver(turn, extra)
+        if isinstance(value, str):
+            return render(value, resolve)
+        if isinstance(value, list):
+            return [render(item, resolve) for item in value]
+        return value
 
-    def _gpu_list(self, lang: str) -> ListMessage:
-        rows = [ListRow(id=f"sales:gpu:{g.id}", title=g.name) for g in self.d.gpu_audit]
-        rows.append(ListRow(id="sales:gpu_other", title=self.d.text("gpu_other", lang)))
-        return ListMessage(body=self.d.text("gpu_intro", lang), button=self.d.text("choose", lang),
-                           sections=[ListSection(rows=rows[:LIST_ROWS_MAX])])
+    # ---- running the flow -------------------------------------------------------------------------
 
-    def _gpu_verdict(self, out: Outcome, gpu: Any, lang: str) -> None:
-        body = self.d.text("gpu_verdict", lang, name=gpu.name, vram=gpu.vram_gb, runs=gpu.runs[lang],
-                           url=self.d.github_url)
-        out.replies.append(ButtonsMessage(body=body, buttons=[self._menu_button(lang)]))
-        out.steps.append(f"gpu:{gpu.id}")
+    def _reply(self, turn: _Turn, message: Any) -> None:
+        if len(turn.out.replies) < MAX_REPLIES_PER_INPUT:
+            turn.out.replies.append(message)
 
-    # ---- free-input steps --------------------------------------------------------------------
+    def _arrive(self, turn: _Turn, node_id: str) -> None:
+        """The run stops at this node: the user is here now (for back, and the analytics)."""
+        state = turn.out.state
+        state.previous_node, state.last_node = state.last_node, node_id
+        counter = REACHED + node_id
+        turn.out.counters[counter] = turn.out.counters.get(counter, 0) + 1
 
-    def _free_input(self, out: Outcome, text: str, lang: str) -> None:
-        state = out.state.funnel_state
-        if state == GPU_CUSTOM_STATE:
-            out.state.funnel_state = None
-            wanted = re.sub(r"\s+", "", text.lower())
-            gpu = next((g for g in self.d.gpu_audit
-                        if any(alias.lower() in wanted for alias in [*g.aliases, g.id])), None)
-            if gpu is not None:
-                self._gpu_verdict(out, gpu, lang)
-            else:
-                body = self.d.text("gpu_unknown", lang, model=text[:60], url=self.d.github_url)
-                out.replies.append(ButtonsMessage(body=body, buttons=[self._menu_button(lang)]))
-                out.steps.append("gpu:unknown")
-            return
-        steps = self.d.discovery
-        index = next(i for i, step in enumerate(steps) if step.state == state)
-        out.state.discovery[steps[index].key] = text[:1000]
-        out.steps.append(f"discovery:{steps[index].key}")
-        if index + 1 < len(steps):
-            out.state.funnel_state = steps[index + 1].state
-            out.replies.append(TextMessage(body=steps[index + 1].question[lang]))
-            return
+    def _go(self, turn: _Turn, node_id: str) -> None:
+        out = turn.out
+        if not out.departed and out.state.last_node:
+            out.departed = True
+            out.counters[MOVED_ON + out.state.last_node] = out.counters.get(MOVED_ON + out.state.last_node, 0) + 1
+        current: str | None = node_id
+        for _ in range(MAX_STEPS_PER_INPUT):
+            if current is None:
+                return
+            node = self.flow.nodes.get(current)
+            if node is None:
+                # A node of an earlier version of the flow (a stored "back" target): the start instead.
+                out.steps.append(f"missing:{current[:64]}")
+                current = self.flow.start if current != self.flow.start else None
+                continue
+            out.steps.append(f"node:{current}")
+            current = self._enter(turn, current, node)
+        out.steps.append("stopped:too_many_steps")
+
+    def _enter(self, turn: _Turn, node_id: str, node: Any) -> str | None:
+        """Does what the node does; returns the node to enter next, or None when the run stops."""
+        out, render_ = turn.out, self._renderer(turn)
+        if isinstance(node, SetNode):
+            resolve = self._resolver(turn)
+            for assignment in node.assign:
+                if assignment.expr is not None:
+                    try:
+                        value = evaluate(assignment.expr, resolve)
+                    except ExpressionError:
+                        out.steps.append(f"error:{node_id}")
+                        value = None
+                elif assignment.text is not None:
+                    value = render_.text_of(assignment.text)
+                else:
+                    value = self._constant(turn, assignment.value)
+                self._assign(turn, assignment.var, value)
+            return node.next
+        if isinstance(node, BranchNode):
+            resolve = self._resolver(turn)
+            for case in node.cases:
+                if all(condition_holds(condition, resolve(condition.var)) for condition in case.when):
+                    return case.next
+            return node.default
+        if isinstance(node, LookupNode):
+            return self._lookup(turn, node)
+        if isinstance(node, MessageNode):
+            self._reply(turn, render_.message(node))
+            if node.next:
+                return node.next
+        elif isinstance(node, ButtonsNode):
+            self._reply(turn, render_.buttons(node))
+        elif isinstance(node, ListNode):
+            self._reply(turn, render_.list(node))
+        elif isinstance(node, MultiChoiceNode):
+            self._reply(turn, render_.choices(node))
+        elif isinstance(node, AskNode):
+            self._reply(turn, render_.text(node.text))
+            self._arrive(turn, node_id)
+            out.state.funnel_state = node_id
+            return None
+        elif isinstance(node, HandoffNode):
+            if node.text is not None:
+                self._reply(turn, render_.text(node.text))
+            out.handoff = {"node": node_id, "note": render(node.note or "", self._resolver(turn))[:500]}
+            out.steps.append("handoff")
+            if node.next:
+                return node.next
+        elif isinstance(node, LlmNode):
+            if node.text is not None:
+                self._reply(turn, render_.text(node.text))
+            if node.prompt is None:
+                self._arrive(turn, node_id)
+                out.state.funnel_state = node_id
+                return None
+            self._to_llm(turn, node, prompt=render_.text_of(node.prompt)[:4096])
+            if node.next:
+                return node.next
+        elif isinstance(node, EndNode) and node.text is not None:
+            self._reply(turn, render_.text(node.text))
+        self._arrive(turn, node_id)
         out.state.funnel_state = None
-        out.replies.append(ButtonsMessage(body=self.calculate_quote(out.state.discovery, lang), buttons=[
-            ReplyButton(id="tz:generate", title=self.d.text("get_spec", lang)), self._menu_button(lang)]))
-        out.steps.append("quote")
+        return None
 
-    def calculate_quote(self, discovery: dict[str, str], lang: str) -> str:
-        pricing = self.d.pricing
-        users_match = re.search(r"\d[\d\s]*", discovery.get("users", ""))
-        users = int(re.sub(r"\s", "", users_match.group())) if users_match else 10
-        raw = [part.strip() for part in re.split(r"[,;\n]", discovery.get("integrations", ""))]
-        integrations = [p for p in raw if p and _normalize(p) not in ("none", "no", "нет", "-", "никаких")]
-        integrations_cost = pricing.per_integration * len(integrations)
-        users_cost = pricing.per_100_users * max(1, math.ceil(users / 100))
-        total = pricing.base + integrations_cost + users_cost
-        rush = ""
-        if re.search(r"urgent|asap|срочно", discovery.get("deadline", ""), re.IGNORECASE):
-            total += total * pricing.rush_surcharge_percent // 100
-            rush = self.d.text("rush", lang, percent=pricing.rush_surcharge_percent)
-        alternatives = "\n".join(f"• {a.name[lang]}: {_money(a.price, pricing.currency)}: {a.description[lang]}"
-                                 for a in pricing.alternatives)
-        return self.d.text("quote", lang, total=_money(total, pricing.currency),
-                           base=_money(pricing.base, pricing.currency), integrations=len(integrations),
-                           integrations_cost=_money(integrations_cost, pricing.currency), users=users,
-                           users_cost=_money(users_cost, pricing.currency), rush=rush, alternatives=alternatives)
+    def _lookup(self, turn: _Turn, node: LookupNode) -> str:
+        table = self.flow.tables.get(node.table)
+        wanted = render(node.key, self._resolver(turn))
+        row = None
+        if table is not None and wanted.strip():
+            if node.match == "exact":
+                row = self._row(node.table, wanted.strip())
+            else:
+                squeezed = re.sub(r"\s+", "", wanted.lower())
+                columns = node.columns or [table.key]
+                for candidate in table.rows:
+                    values = [v for c in columns for v in (candidate.get(c) if isinstance(candidate.get(c), list)
+                                                            else [candidate.get(c)]) if v not in (None, "")]
+                    if any(re.sub(r"\s+", "", to_text(v).lower()) in squeezed for v in values):
+                        row = candidate
+                        break
+        if row is None or table is None:
+            turn.out.state.vars.pop(f"table.{node.table}", None)
+            return node.not_found
+        turn.out.state.vars[f"table.{node.table}"] = to_text(row.get(table.key))
+        return node.next
 
-    # ---- FAQ, spec, navigation ------------------------------------------------------------------
-
-    def _faq(self, out: Outcome, action: str, reply_id: str, lang: str) -> bool:
-        sections = {s.id: s for s in self.d.faq_sections}
-        for prefix in ("cat_", "back_"):
-            if action.startswith(prefix) and action[len(prefix):] in sections:
-                section = sections[action[len(prefix):]]
-                rows = [ListRow(id=f"faq:{key}", title=self.d.faq_titles[key][lang]) for key in section.keys]
-                out.replies.append(ListMessage(
-                    body=self.d.text("faq_section", lang, title=section.title[lang]),
-                    button=self.d.text("choose", lang), sections=[ListSection(rows=rows)]))
-                out.steps.append(f"faq:{action}")
-                return True
-        section = next((s for s in self.d.faq_sections if action in s.keys), None)
-        if section is not None:
-            out.replies.append(ButtonsMessage(body=self.d.faq_answers[action][lang], buttons=[
-                ReplyButton(id=f"faq:back_{section.id}", title=self.d.text("back", lang)), self._menu_button(lang)]))
-            out.steps.append(f"faq:{action}")
-            return True
-        return self._routed_node(out, reply_id, lang)
-
-    def _tz(self, out: Outcome, action: str, reply_id: str, lang: str) -> bool:
-        return self._routed_node(out, reply_id, lang)
-
-    def _spec(self, out: Outcome, lang: str) -> None:
-        keys = [step.key for step in self.d.discovery]
-        if not all(out.state.discovery.get(key) for key in keys):
-            out.replies[-1] = ButtonsMessage(body=self.d.text("spec_missing", lang), buttons=[
-                ReplyButton(id="sales:custom_start", title=self.d.nodes["seg_custom"].buttons[0].title[lang])
-                if "seg_custom" in self.d.nodes else self._menu_button(lang), self._menu_button(lang)])
-            out.steps.append("spec:missing")
+    def _answer(self, turn: _Turn, node_id: str, node: AskNode | LlmNode, text: str) -> None:
+        out = turn.out
+        if isinstance(node, LlmNode):
+            out.state.funnel_state = None
+            self._to_llm(turn, node)
+            if node.next:
+                self._go(turn, node.next)
             return
-        titles = {(q.id, o.id): o.title[lang] for q in self.d.quiz for o in q.options}
-        answers = "; ".join(
-            ", ".join(titles.get((qid, a), a) for a in chosen)
-            for qid, chosen in out.state.quiz_answers.items()) or "-"
-        values = {key: out.state.discovery.get(key, "-") for key in keys}
-        body = self.d.text("spec", lang, answers=answers, **values)
-        out.replies.append(TextMessage(body=body[:4096]))
-        out.steps.append("spec")
+        value = validate_answer(node.validate_as, text, turn.now, node.max_chars)
+        if value is None:
+            out.steps.append(f"invalid:{node_id}")
+            self._reply(turn, self._renderer(turn).text(node.invalid if node.invalid is not None
+                                                        else self.flow.texts.invalid))
+            return
+        self._assign(turn, node.var, value)
+        out.state.funnel_state = None
+        self._go(turn, node.next)
 
-    def _nav(self, out: Outcome, action: str, reply_id: str, lang: str) -> bool:
-        if action == "back":
-            target = out.state.previous_node or self.d.start_node
-            self._send_node(out, target, lang)
-            return True
-        return self._routed_node(out, reply_id, lang)
+    def _route(self, turn: _Turn, reply_id: str) -> None:
+        out = turn.out
+        if reply_id in self._menu_ids and self.flow.routes.menu:
+            self._go(turn, self.flow.routes.menu.node)
+            return
+        if reply_id in self._back_ids:
+            self._go(turn, out.state.previous_node or self.flow.start)
+            return
+        option = self._options.get(reply_id)
+        if option is not None:
+            context = {"option.id": option.id, "option.title": self._text_of(turn)(option.title)}
+            for name, value in option.set.items():
+                self._assign(turn, name, self._constant(turn, value, context))
+            self._go(turn, option.next)
+            return
+        choice = self._choices.get(reply_id)
+        if choice is not None:
+            node_id, action = choice
+            node = self.flow.nodes[node_id]
+            assert isinstance(node, MultiChoiceNode)
+            if action == "more":
+                self._go(turn, node_id)
+            elif action == "done":
+                self._go(turn, node.next)
+            else:
+                self._pick(turn, node, action.removeprefix("pick:"))
+            return
+        # A reply we do not know (an old or edited flow): back to the start, never silence.
+        out.steps.append(f"unknown_reply:{reply_id[:64]}")
+        self._go(turn, self.flow.start)
 
-    def _menu_button(self, lang: str) -> ReplyButton:
-        return ReplyButton(id="nav:menu", title=self.d.text("menu", lang))
+    def _pick(self, turn: _Turn, node: MultiChoiceNode, option_id: str) -> None:
+        option = next(o for o in node.options if o.id == option_id)
+        title = self._text_of(turn)(option.title)
+        variables = turn.out.state.vars
+        chosen = variables.get(node.var) if isinstance(variables.get(node.var), list) else []
+        value = option.value or option.id
+        if value not in chosen:
+            self._assign(turn, node.var, [*chosen, value])
+            if node.label_var:
+                labels = variables.get(node.label_var) if isinstance(variables.get(node.label_var), list) else []
+                self._assign(turn, node.label_var, [*labels, title])
+        turn.out.steps.append(f"pick:{option_id[:64]}")
+        self._reply(turn, self._renderer(turn, {"choice": title}).picked(node))
 
-    # ---- LLM hand-off ---------------------------------------------------------------------------
+    # ---- LLM hand-off -------------------------------------------------------------------------------
 
-    def _to_llm(self, out: Outcome, config: InstanceConfig, now: float, lang: str) -> None:
+    def _to_llm(self, turn: _Turn, node: LlmNode | None, prompt: str | None = None) -> None:
         """At most `rate_limit_count` messages per `rate_limit_hours` window; one notice per window."""
+        out, config, now = turn.out, turn.config, turn.now
+        if out.to_llm:
+            return  # one LLM job per message
         state = out.state
         window = config.rate_limit_hours * 3600
         if state.llm_window_start is None or now - state.llm_window_start >= window:
@@ -358,9 +606,12 @@ class FunnelEngine:
             if not state.llm_notice_sent:
                 state.llm_notice_sent = True
                 hours = max(1, math.ceil((state.llm_window_start + window - now) / 3600))
-                out.replies.append(TextMessage(body=self.d.text("rate_limited", lang, hours=hours)))
+                self._reply(turn, self._renderer(turn, {"hours": hours}).text(self.flow.texts.rate_limited))
             out.steps.append("llm:rate_limited")
             return
         state.llm_count += 1
         out.to_llm = True
+        if node is not None and (prompt or node.system_prompt):
+            out.llm = {key: value for key, value in (("prompt", prompt), ("system_prompt", node.system_prompt))
+                       if value}
         out.steps.append("llm")

@@ -20,6 +20,16 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+class LlmInstruction(BaseModel):
+    """Set by a flow's `llm` node on the LLM job: a composed prompt to ask instead of the
+    user's text, and a system prompt to use instead of the instance's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str | None = Field(default=None, max_length=4096)
+    system_prompt: str | None = Field(default=None, max_length=20000)
+
+
 class InboundEvent(BaseModel):
     """A message the user sent (`kind="message"`), a status of one we sent (`kind="status"`), or a
     text a person (an admin) sends to the user as the bot (`kind="outbound"`), queued in the same
@@ -48,6 +58,7 @@ class InboundEvent(BaseModel):
     timestamp: int = Field(description="unix seconds, from Meta")
     request_id: str = Field(description="id of the HTTP request that carried it")
     actor: str | None = Field(default=None, description="principal who sent an outbound message")
+    llm: LlmInstruction | None = Field(default=None, description="on LLM jobs from a flow's llm node")
 
     @property
     def conversation_id(self) -> str:

@@ -15,6 +15,8 @@ COUNTERS = (
     "prompt_tokens", "completion_tokens",
 )
 STATS_TTL_DAYS = 400
+# Flow analytics in the same day item: `fn:in:{node}` (reached), `fn:out:{node}` (moved on from).
+FLOW_PREFIX = "fn:"
 
 
 def _today() -> date:
@@ -66,19 +68,35 @@ class StatsRepository:
                                        ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         return True
 
-    def days(self, tenant: TenantContext, instance_id: str, days: int = 7) -> list[dict[str, Any]]:
-        """Counters of the last `days` days (oldest first); days without traffic are left out."""
-        since = _today() - timedelta(days=days - 1)
-        result = []
+    def _recent_days(self, tenant: TenantContext, instance_id: str, days: int) -> list[tuple[str, dict[str, Any]]]:
+        since = (_today() - timedelta(days=days - 1)).isoformat()
+        found = []
         for item in query_partition(self._db(tenant), self._table, keys.stats_pk(tenant, instance_id),
                                     keys.DAY_SK_PREFIX):
             data = from_item(item)
             day = data["sk"].removeprefix(keys.DAY_SK_PREFIX)
-            if day < since.isoformat():
-                continue
-            counters = {k: v for k, v in data.items()
-                        if k not in ("pk", "sk", "expires_at") and not k.startswith("last_")}
-            result.append({"date": day, "counters": counters})
+            if day >= since:
+                found.append((day, data))
+        return found
+
+    def days(self, tenant: TenantContext, instance_id: str, days: int = 7) -> list[dict[str, Any]]:
+        """Counters of the last `days` days (oldest first); days without traffic are left out."""
+        return [{"date": day, "counters": {k: v for k, v in data.items()
+                                           if k not in ("pk", "sk", "expires_at") and not k.startswith("last_")
+                                           and not k.startswith(FLOW_PREFIX)}}
+                for day, data in self._recent_days(tenant, instance_id, days)]
+
+    def funnel_days(self, tenant: TenantContext, instance_id: str, days: int = 7) -> list[dict[str, Any]]:
+        """Per day (oldest first) and node: {"in": reached, "out": moved on}; days without flow traffic left out."""
+        result = []
+        for day, data in self._recent_days(tenant, instance_id, days):
+            nodes: dict[str, dict[str, int]] = {}
+            for name, value in data.items():
+                if name.startswith(FLOW_PREFIX):
+                    direction, _, node = name.removeprefix(FLOW_PREFIX).partition(":")
+                    nodes.setdefault(node, {})[direction] = int(value)
+            if nodes:
+                result.append({"date": day, "nodes": nodes})
         return result
 
     def reset(self, tenant: TenantContext, instance_id: str) -> int:

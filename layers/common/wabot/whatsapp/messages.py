@@ -85,7 +85,25 @@ class AudioMessage(_Strict):
     voice: bool = True
 
 
-OutboundMessage = Annotated[TextMessage | ButtonsMessage | ListMessage | AudioMessage, Field(discriminator="kind")]
+class MediaMessage(_Strict):
+    """An image, document or video, by link (https) or uploaded media id, with a caption."""
+
+    kind: Literal["media"] = "media"
+    media_type: Literal["image", "document", "video"]
+    link: str | None = Field(default=None, pattern=r"^https://\S+$")
+    media_id: str | None = Field(default=None, min_length=1)
+    caption: str | None = Field(default=None, min_length=1, max_length=INTERACTIVE_BODY_MAX)
+    filename: str | None = Field(default=None, min_length=1, max_length=240)
+
+    @model_validator(mode="after")
+    def _source(self) -> MediaMessage:
+        if (self.link is None) == (self.media_id is None):
+            raise ValueError("a media message has a link or a media id")
+        return self
+
+
+OutboundMessage = Annotated[TextMessage | ButtonsMessage | ListMessage | AudioMessage | MediaMessage,
+                            Field(discriminator="kind")]
 OUTBOUND_ADAPTER: TypeAdapter[Any] = TypeAdapter(OutboundMessage)
 
 
@@ -138,6 +156,13 @@ def to_graph_payload(message: Any, recipient: Recipient, reply_to: str | None = 
                  "rows": [row.model_dump(exclude_none=True) for row in s.rows]} for s in message.sections]}})
     elif isinstance(message, AudioMessage):
         payload.update(type="audio", audio={"id": message.media_id, **({"voice": True} if message.voice else {})})
+    elif isinstance(message, MediaMessage):
+        media: dict[str, Any] = {"link": message.link} if message.link else {"id": message.media_id}
+        if message.caption:
+            media["caption"] = message.caption
+        if message.filename and message.media_type == "document":
+            media["filename"] = message.filename
+        payload.update(type=message.media_type, **{message.media_type: media})
     else:
         raise TypeError(f"not an outbound message: {type(message).__name__}")
     return payload
@@ -160,6 +185,10 @@ def from_graph_payload(payload: Any) -> Any:
         if kind == "audio":
             audio = payload["audio"]
             return AudioMessage(media_id=audio["id"], voice=bool(audio.get("voice", False)))
+        if kind in ("image", "document", "video"):
+            media = payload[kind]
+            return MediaMessage(media_type=kind, link=media.get("link"), media_id=media.get("id"),
+                                caption=media.get("caption"), filename=media.get("filename"))
         if kind == "interactive":
             interactive = payload["interactive"]
             common = {"body": interactive["body"]["text"],

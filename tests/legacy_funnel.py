@@ -1,13 +1,9 @@
-"""The platform's default sales funnel (English and Russian), used by every instance that has
-no funnel of its own. It reproduces the existing product's funnel: welcome, quiz, segment
-(DIY / Basic / Custom), GPU audit, Basic offer with payment link, Custom discovery and
-quote, FAQ in three sections, and the technical-specification generator."""
+"""The default sales funnel in the shape stored before the flow language (English and Russian).
+
+Funnels of this shape may still be stored: they are converted on read (wabot.funnel.legacy),
+and the shipped sales template is exactly this funnel converted (a unit test keeps it so)."""
 
 from __future__ import annotations
-
-from functools import cache
-
-from wabot.funnel.definition import FunnelDefinition
 
 GITHUB_URL = "https://github.com/localai-assistant/assistant"
 PAYMENT_URL = "https://yoomoney.ru/to/4100118000000000"
@@ -20,7 +16,7 @@ def _t(en: str, ru: str) -> dict[str, str]:
 
 MENU_BUTTON = {"id": "nav:menu", "title": _t("Menu", "Меню")}
 
-DEFAULT_FUNNEL = {
+LEGACY_SALES_FUNNEL = {
     "languages": ["en", "ru"],
     "greetings": {
         "en": ["hi", "hello", "hey", "start", "menu", "good morning", "good evening", "help", "begin"],
@@ -283,7 +279,3 @@ DEFAULT_FUNNEL = {
     },
 }
 
-
-@cache
-def default_funnel() -> FunnelDefinition:
-    return FunnelDefinition.model_validate(DEFAULT_FUNNEL)
