@@ -127,6 +127,7 @@ class LocalPlatform:
         self.schedule_seconds = schedule_seconds  # the template's schedules run this often (0: on demand only)
         self.scheduled: list[Function] = []
         self._schedule_lock = threading.Lock()
+        self._last_scheduled = 0
         self.tenant_keys: dict[str, str | None] = tenants if tenants is not None else {"demo": None}
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.graph = FakeGraphApi(base_url=f"{self.api_url}/_local/graph")
@@ -261,8 +262,11 @@ class LocalPlatform:
         time: the loop and `POST /_local/schedules/run` never overlap)."""
         ran = []
         with self._schedule_lock:
+            # Each run its own scheduled time, a second after the last at least: with the local
+            # 1-second period (HEALTH_SLOT_SECONDS) two runs are never one period.
+            self._last_scheduled = max(int(time.time()), self._last_scheduled + 1)
             for function in self.scheduled:
-                event = {"scheduled_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                event = {"scheduled_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._last_scheduled))}
                 try:
                     ran.append({"function": function.logical_id, "result": function.invoke(event)})
                 except Exception as exc:

@@ -108,3 +108,14 @@ def test_paused_sends_attempt_nothing():
                               on_sent=lambda n: None)
     assert (delivery.sent, delivery.completed) == (0, False)
     assert log.lines and "paused" in log.lines[0][0]
+
+
+def test_a_token_no_header_can_carry_is_invalid_without_a_call():
+    from wabot.health import check_credentials
+
+    class NoCalls:
+        def __getattr__(self, name):
+            raise AssertionError("no Graph API call for such a token")
+
+    result = check_credentials(NoCalls(), "1065403522", "EAAG\udb1f\udc9atoken")
+    assert result.token_status == "invalid" and result.error.code == 190

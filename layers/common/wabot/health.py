@@ -66,8 +66,10 @@ def check_credentials(graph: GraphClient, phone_number_id: str, token: str | Non
     answer `unknown`, never `invalid`."""
     if not token:
         return CheckResult("invalid", error=GraphError(None, "no access token configured"))
+    if not _header_safe(token):  # could never be sent in an Authorization header, so never valid
+        return CheckResult("invalid", error=GraphError(190, "the access token has characters no token has"))
     expires_at = None
-    if app_token:
+    if app_token and _header_safe(app_token):
         try:
             debug = graph.debug_token(token, app_token)
             if debug.get("is_valid") is False:
@@ -81,6 +83,10 @@ def check_credentials(graph: GraphClient, phone_number_id: str, token: str | Non
     except GraphError as error:
         return CheckResult("invalid" if error.no_access else "unknown", expires_at, error=error)
     return CheckResult("valid", expires_at, phone=phone_info(body))
+
+
+def _header_safe(token: str) -> bool:
+    return token.isascii() and token.isprintable()
 
 
 def _event_time(seconds: int) -> datetime:
