@@ -18,6 +18,7 @@ from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
+from wabot.statuses import StatusApplier
 from wabot.tenant_credentials import TenantCredentials
 from wabot.whatsapp.graph import GraphClient
 from wabot.whatsapp.sender import ReplySender
@@ -31,11 +32,12 @@ class Worker:
         tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
         stats = StatsRepository(tenants, settings.app_table)
         activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
+        conversations = ConversationStore(tenants, settings.app_table)
         self.service = FunnelService(
             registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
                                       settings.instance_cache_seconds),
             funnels=FunnelRepository(tenants, settings.app_table),
-            conversations=ConversationStore(tenants, settings.app_table),
+            conversations=conversations,
             stats=stats,
             activity=activity,
             sender=ReplySender(
@@ -43,6 +45,7 @@ class Worker:
                 secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
                 stats=stats, activity=activity, logger=logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
+            statuses=StatusApplier(conversations, stats, activity, logger),
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )

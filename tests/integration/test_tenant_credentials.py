@@ -144,6 +144,28 @@ def test_llm_job_touches_acme_only_with_acme_credentials(signatures, two_tenants
     assert_only_acme_with_acme_credentials(signatures, stack, "worker")
 
 
+def test_statuses_touch_acme_only_with_acme_credentials(signatures, two_tenants, gateway, stack, function_env):
+    acme, _ = two_tenants
+    statuses = [payloads.status("wamid.OUT1", kind) for kind in ("sent", "delivered", "read")]
+    statuses.append(payloads.status("wamid.OUT2", "failed", errors=[{"code": 131026, "title": "Undeliverable"}]))
+    raw = payloads.body(payloads.notification(payloads.change(acme.phone_number_id, statuses=statuses)))
+    response = gateway.request("POST", f"/webhook/acme/{acme.instance_id}", body=raw, headers={
+        "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, acme.app_secret)})
+    assert response.status == 200
+    from tests.integration.test_status_worker import record, run
+
+    function_env("StatusFunction")
+    import status_handler
+
+    status_handler.applier.cache_clear()
+    queued = drain(stack.refs["StatusQueue"])
+    signatures.clear()
+    assert run(status_handler, [record(InboundEvent.model_validate(item["body"])) for item in queued]) == []
+    assert _touching(signatures.requests, "dynamodb", "UpdateItem"), "statuses were stored and counted"
+    assert_only_acme_with_acme_credentials(signatures, stack, "worker")
+    status_handler.applier.cache_clear()
+
+
 def test_admin_calls_touch_acme_only_with_acme_credentials(signatures, gateway, two_tenants, stack):
     key = cli.create_tenant("acme", "Acme", "root", stack.refs["AppTable"], stack.refs["ApiKeyTable"])
     admin = AdminClient(gateway, key)

@@ -18,6 +18,7 @@ from wabot.settings import (
     FunnelSettings,
     HealthSettings,
     LlmSettings,
+    StatusSettings,
     WebhookSettings,
 )
 
@@ -33,6 +34,7 @@ SETTINGS_MODELS = {
     "WebhookFunction": WebhookSettings,
     "FunnelFunction": FunnelSettings,
     "LlmFunction": LlmSettings,
+    "StatusFunction": StatusSettings,
     "AdminFunction": AdminSettings,
     "AdminAuthorizerFunction": AuthorizerSettings,
     "HealthDispatcherFunction": DispatcherSettings,
@@ -76,14 +78,15 @@ def sqs_trigger_problems(template: dict) -> list[str]:
 
 
 def test_sqs_trigger_rules_hold():
-    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue", "HealthQueue"}
+    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue", "StatusQueue",
+                                                                    "HealthQueue"}
     assert sqs_trigger_problems(TEMPLATE) == []
 
 
 def test_consumers_know_their_queues_redrive_count():
     for logical_id, _, queue_id in sqs_event_sources(TEMPLATE):
-        if not QUEUES[queue_id]["Properties"].get("FifoQueue"):
-            continue  # the health worker: no idempotency layer, its writes are newest-wins
+        if "MAX_RECEIVE_COUNT" not in SETTINGS_MODELS[logical_id].env_names():
+            continue  # status and health workers: no last-attempt record (idempotent, newest-wins writes)
         env = FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]
         redrive = QUEUES[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
         assert int(env["MAX_RECEIVE_COUNT"]) == redrive, logical_id
@@ -140,28 +143,23 @@ def test_every_required_setting_is_set(logical_id):
     SETTINGS_MODELS[logical_id].from_env(env)  # and the values validate
 
 
-def test_queues_are_fifo_high_throughput_with_dead_letter_queues_and_alarms():
+def test_queues_have_dead_letter_queues_with_alarms_and_conversations_are_fifo():
     alarms = resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
     alarmed = {alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for alarm in alarms.values()}
     work_queues = {name: q for name, q in QUEUES.items() if "RedrivePolicy" in q["Properties"]}
-    assert set(work_queues) == {"InboundQueue", "LlmQueue", "HealthQueue"}
-    # Conversations need order: FIFO. Health jobs and account events do not: a standard queue.
-    queues = dict(QUEUES)
-    health = queues.pop("HealthQueue")["Properties"]
-    health_dlq = health["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert "FifoQueue" not in health and "FifoQueue" not in queues.pop(health_dlq)["Properties"]
-    assert health_dlq in alarmed
-    work_queues.pop("HealthQueue")
-    for name, queue in queues.items():
-        assert queue["Properties"]["FifoQueue"] is True, name
-    for queue in work_queues.values():
+    assert set(work_queues) == {"InboundQueue", "LlmQueue", "StatusQueue", "HealthQueue"}
+    for name, queue in work_queues.items():
         props = queue["Properties"]
+        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert dlq in alarmed, f"no alarm on {dlq}"
+        assert QUEUES[dlq]["Properties"].get("FifoQueue", False) == props.get("FifoQueue", False), name
+        if name in ("StatusQueue", "HealthQueue"):  # no order needed: standard queues
+            assert "FifoQueue" not in props
+            continue
+        assert props["FifoQueue"] is True, name
         assert props["DeduplicationScope"] == "messageGroup"
         assert props["FifoThroughputLimit"] == "perMessageGroupId"
         assert props["ContentBasedDeduplication"] is False
-        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        assert QUEUES[dlq]["Properties"]["FifoQueue"] is True
-        assert dlq in alarmed, f"no alarm on {dlq}"
 
 
 def test_tables_are_on_demand_encrypted_recoverable_with_ttl():
