@@ -137,11 +137,12 @@ class FakeGraphApi:
             self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
                           "token_sha256": token_sha256, "body": payload, "error": str(exc)})
             return _error(400, 100, f"(#100) Invalid parameter: {exc}")
+        wamid = f"wamid.LOCAL{uuid.uuid4().hex.upper()}"
         self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
-                      "token_sha256": token_sha256, "body": payload})
+                      "token_sha256": token_sha256, "body": payload, "message_id": wamid})
         to = payload.get("to") or payload.get("recipient")
         return _ok({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": str(to).lstrip("+")}],
-                    "messages": [{"id": f"wamid.LOCAL{uuid.uuid4().hex.upper()}"}]})
+                    "messages": [{"id": wamid}]})
 
     def _phone_number(self, phone_number_id: str) -> GraphResponse:
         if not phone_number_id.isdigit():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -78,10 +79,11 @@ class SqsPoller(threading.Thread):
     """Plays Lambda's SQS event source mapping: receive, invoke, delete what succeeded."""
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, function: Function, batch_size: int,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, window_seconds: float = 0) -> None:
         super().__init__(name=f"poller-{function.logical_id}", daemon=True)
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
         self._function, self._batch, self._stopping = function, batch_size, stop
+        self._window = window_seconds
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -96,18 +98,25 @@ class SqsPoller(threading.Thread):
                 self._deliver(messages)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
-        """Up to the event source's batch size (SQS hands out 10 per call; larger batches, as
-        for statuses, are gathered from what is waiting, like Lambda's batching window)."""
+        """Up to the event source's batch size, gathered for up to its batching window once the
+        first message is there, as Lambda does (SQS hands out at most 10 per call)."""
         messages: list[dict[str, Any]] = []
-        wait = 1
-        while len(messages) < self._batch:
+        closes = None
+        while len(messages) < self._batch and not self._stopping.is_set():
+            left = 1.0 if closes is None else closes - time.monotonic()
+            if left <= 0:
+                break
             received = self._sqs.receive_message(
-                QueueUrl=self._url, MaxNumberOfMessages=min(10, self._batch - len(messages)), WaitTimeSeconds=wait,
+                QueueUrl=self._url, MaxNumberOfMessages=min(10, self._batch - len(messages)),
+                WaitTimeSeconds=max(0, min(1, math.ceil(left))) if closes is not None else 1,
                 AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
             if not received:
-                break
+                if closes is None or not messages:
+                    break
+                continue
             messages += received
-            wait = 0
+            if closes is None:
+                closes = time.monotonic() + self._window
         return messages
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
@@ -268,7 +277,9 @@ class LocalPlatform:
                     continue
                 queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                 self._spawn(SqsPoller(sqs, self.stack.refs[queue_id], self.stack.attributes[(queue_id, "Arn")],
-                                      functions[logical_id], event["Properties"].get("BatchSize", 10), self._stop))
+                                      functions[logical_id], event["Properties"].get("BatchSize", 10), self._stop,
+                                      float(self.stack.resolver.resolve(
+                                          event["Properties"].get("MaximumBatchingWindowInSeconds", 0)))))
 
     def run_schedules(self) -> list[dict[str, Any]]:
         """Invoke every scheduled function once now, as EventBridge Scheduler would (one run at a

@@ -1,8 +1,9 @@
 """Per-instance counters per day, and the instance's runtime state (last traffic, last error).
 
-A day's counters are spread over `STATS_SHARDS` items (`DAY#{date}#{shard}`), each write going
-to a random one: one DynamoDB item takes about 1,000 writes a second, and a number at Meta's top
-tier (1,000 messages a second) would otherwise throttle on its day item. Reads add the shards
+A day's counters are spread over `STATS_SHARDS` items (`DAY#{date}#{shard}`), each execution
+environment writing to them in turn from a random start: one DynamoDB item takes about 1,000
+writes a second, and a number at Meta's top tier (1,000 messages a second) would otherwise
+throttle on its day item. Reads add the shards
 up; a reset deletes them all. Items without a shard (`DAY#{date}`, written by imports) count too.
 """
 
@@ -36,6 +37,7 @@ class StatsRepository:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = client_for(dynamodb, "dynamodb")
         self._table = table
+        self._next_shard = secrets.randbelow(STATS_SHARDS)
 
     def increment(self, tenant: TenantContext, instance_id: str, counters: dict[str, int],
                   day: date | None = None, latest: dict[str, str] | None = None) -> None:
@@ -54,7 +56,8 @@ class StatsRepository:
         expires = int((datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=STATS_TTL_DAYS)).timestamp())
         names["#exp"] = "expires_at"
         values[":exp"] = {"N": str(expires)}
-        shard = secrets.randbelow(STATS_SHARDS)  # counters add up in any order: any shard will do
+        shard = self._next_shard  # counters add up in any order: round robin keeps the shards even
+        self._next_shard = (shard + 1) % STATS_SHARDS
         self._db(tenant).update_item(
             TableName=self._table,
             Key=key(keys.stats_pk(tenant, instance_id), f"{keys.DAY_SK_PREFIX}{day.isoformat()}#{shard:02d}"),
