@@ -44,7 +44,7 @@ FUNCTIONS = {  # handler module, initializer, AWS clients it creates, target rat
 }
 BENCH_ENV = {
     "APP_TABLE": "bench-AppTable", "SSM_PREFIX": "/bench", "INBOUND_QUEUE_URL": "https://sqs/inbound.fifo",
-    "STATUS_QUEUE_URL": "https://sqs/status",
+    "HEALTH_QUEUE_URL": "https://sqs/health", "STATUS_QUEUE_URL": "https://sqs/status",
     "LLM_QUEUE_URL": "https://sqs/llm.fifo", "IDEMPOTENCY_TABLE": "bench-Idempotency",
     "API_KEY_TABLE": "bench-ApiKeyTable",
     **{f"{kind}_TENANT_ROLE_ARN": f"arn:aws:iam::123456789012:role/bench-tenant-{kind.lower()}"
@@ -378,7 +378,9 @@ def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
             return s.getsockname()[1]
 
     tenant_keys = {f"t{i:03d}": None for i in range(tenants)}
-    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name=f"bench{tenants}", tenants=tenant_keys)
+    # No scheduled health checks while requests per message are counted.
+    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name=f"bench{tenants}", tenants=tenant_keys,
+                             schedule_seconds=0)
     with redirect_stdout(io.StringIO()):
         platform.start()
     try:

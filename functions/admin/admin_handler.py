@@ -26,6 +26,7 @@ from admin_models import (
     FunnelTemplateList,
     FunnelTemplateOut,
     InstanceCreate,
+    InstanceHealth,
     InstanceList,
     InstanceOut,
     InstanceStats,
@@ -65,6 +66,7 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FunnelRepository
+from wabot.repositories.health import HealthRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.messages import MessageLog
@@ -129,6 +131,7 @@ def service() -> AdminService:
         llm_config=LlmConfigRepository(tenants, settings_.app_table),
         messages=MessageLog(tenants, settings_.app_table),
         graph=GraphClient.from_settings(settings_),
+        health=HealthRepository(tenants, settings_.app_table),
     )
 
 
@@ -288,6 +291,12 @@ def reset_user_state(instance_id: str, user: str) -> UserStateReset:
                                                                                      409, success=202))
 def send(instance_id: str, body: SendRequest) -> tuple[SendAccepted, int]:
     return service().send(caller(), instance_id, body), 202
+
+
+@app.get(INSTANCE + "/health", summary="WhatsApp account health: token, quality, limits, template statuses",
+         responses=_documented(InstanceHealth, 403, 404))
+def health(instance_id: str) -> InstanceHealth:
+    return service().health_of(caller(), instance_id)
 
 
 # ---- conversation operations: inbox, hand-off, templates --------------------------------------

@@ -37,7 +37,8 @@ def allowed_by_tenant_role(stack, role_suffix: str, tenant_id: str, request: Sig
     """Whether the template's tenant role (its statements resolved for this stack, the session
     tag set to `tenant_id`) grants this request's action on its table or parameters: what IAM
     would decide, which moto does not."""
-    role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole"}[role_suffix]
+    role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole",
+               "health": "TenantHealthRole"}[role_suffix]
     policies = stack.resolver.resolve(stack.template["Resources"][role_id]["Properties"]["Policies"])
     action = f"{request.service}:{request.operation}"
     for statement in (s for policy in policies for s in policy["PolicyDocument"]["Statement"]):
@@ -219,3 +220,41 @@ def _post(gateway, instance: SeededInstance) -> None:
     response = gateway.request("POST", f"/webhook/{instance.tenant.tenant_id}/{instance.instance_id}", body=raw,
                                headers={"x-hub-signature-256": payloads.sign(raw, instance.app_secret)})
     assert response.status == 200
+
+
+def test_dispatcher_reads_only_the_running_index_with_its_own_credentials(signatures, two_tenants, stack,
+                                                                          function_env):
+    function_env("HealthDispatcherFunction")
+    import dispatcher_handler
+
+    from devstack.gateway import LambdaContext
+
+    dispatcher_handler._parts.cache_clear()
+    signatures.clear()
+    assert dispatcher_handler.handler({}, LambdaContext("HealthDispatcherFunction", 256, 120))["queued"] == 2
+    dynamodb = [r for r in signatures.requests if r.service == "dynamodb"]
+    assert dynamodb and all(r.operation == "Query" and r.touched == ("RUNNING#INSTANCES",) for r in dynamodb)
+    assert not signatures.tenant_of_key  # no tenant session at all: it reads no tenant's data
+    assert {r.service for r in signatures.requests} == {"dynamodb", "sqs"}
+    dispatcher_handler._parts.cache_clear()
+
+
+def test_health_job_and_account_event_touch_acme_only_with_acme_credentials(signatures, two_tenants, gateway,
+                                                                            health, stack):
+    acme, _ = two_tenants
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": 1764583200,
+               "changes": [{"field": "phone_number_quality_update",
+                            "value": {"event": "FLAGGED", "current_limit": "TIER_250"}}]}]}
+    raw = payloads.body(payload)
+    response = gateway.request("POST", f"/webhook/acme/{acme.instance_id}", body=raw, headers={
+        "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, acme.app_secret)})
+    assert response.status == 200
+    (event,) = drain(stack.refs["HealthQueue"])
+    health.graph.api.control(b'{"reset": true}')
+    assert health.service  # built before recording, as a warm environment would be
+    signatures.clear()
+    assert health.check("acme", acme.instance_id, slot=900) == []
+    assert health.queued([event["body"]]) == []
+    assert_only_acme_with_acme_credentials(signatures, stack, "health")
+    writes = [r for r in signatures.requests if r.service == "dynamodb" and r.operation != "GetItem"]
+    assert writes and all(signatures.tenant_of_key.get(r.access_key) == "acme" for r in writes)

@@ -71,6 +71,8 @@ class InstanceConfig(BaseModel):
     handoff_notify: HandoffNotify = Field(default_factory=lambda: HandoffNotify())
     message_retention_days: int = Field(default=30, ge=1, le=365, description="the inbox's message log TTL")
     owner_id: str | None = None
+    notify_url: str | None = Field(default=None, description="https URL for signed health notifications")
+    sends_paused: bool = Field(default=False, description="set by the health check while the token is invalid")
     legacy_id: str | None = Field(default=None, description="id on the legacy platform, when migrated")
     version: int = Field(default=1, ge=1, description="bumped on every change; warm caches reload")
     created_at: datetime | None = None

@@ -66,6 +66,9 @@ class ReplySender:
         check, `wabot.handoff`): once it says no, nothing more is sent (`held`).
         The caller counts what was sent: a permanent failure is already recorded here."""
         sent_now = 0
+        if config.sends_paused:  # each send would fail with 190 until the token is replaced
+            self.logger.warning("reply not sent: sends paused while the access token is invalid")
+            return Delivery(0, completed=False)
         wamids: list[str] = []
         try:
             if bot_may_send is not None and start < len(replies) and not bot_may_send():
