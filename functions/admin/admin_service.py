@@ -86,7 +86,7 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger, UserProfile
 from wabot.repositories.funnels import FlowTooLarge, FunnelRepository
-from wabot.repositories.health import StaleResult
+from wabot.repositories.health import HealthRepository, StaleResult
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider, TenantSettings
 from wabot.repositories.messages import MessageLog, event_entry
@@ -231,6 +231,7 @@ class AdminService:
     llm_config: LlmConfigRepository
     messages: MessageLog
     graph: GraphClient
+    health: HealthRepository
 
     def __post_init__(self) -> None:
         # Each instance's approved templates, per config version: (fetched at, templates).
