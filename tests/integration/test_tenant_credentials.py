@@ -11,6 +11,8 @@ WhatsApp user, is never touched at all.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scripts import create_tenant as cli
@@ -39,6 +41,9 @@ def allowed_by_tenant_role(stack, role_suffix: str, tenant_id: str, request: Sig
     would decide, which moto does not."""
     role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole"}[role_suffix]
     policies = stack.resolver.resolve(stack.template["Resources"][role_id]["Properties"]["Policies"])
+    if request.item_operations:  # a transaction: each kind of item operation on its own
+        return all(allowed_by_tenant_role(stack, role_suffix, tenant_id, replace(
+            request, operation=operation, item_operations=())) for operation in request.item_operations)
     action = f"{request.service}:{request.operation}"
     for statement in (s for policy in policies for s in policy["PolicyDocument"]["Statement"]):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
