@@ -57,10 +57,12 @@ class ProviderFakes:
 class LlmDriver:
     def __init__(self, module: Any, graph: GraphFake, providers: ProviderFakes) -> None:
         self.module, self.graph, self.providers = module, graph, providers
+        self.timeout = 90.0  # the Lambda's timeout, as its context reports it
 
     def deliver(self, *records: dict[str, Any]) -> list[str]:
         try:
-            result = self.module.handler({"Records": list(records)}, LambdaContext("LlmFunction", 1024, 90))
+            result = self.module.handler({"Records": list(records)},
+                                         LambdaContext("LlmFunction", 1024, self.timeout))
         except BatchProcessingError:
             return [record["messageId"] for record in records]
         return [item["itemIdentifier"] for item in result.get("batchItemFailures", [])]
