@@ -44,7 +44,7 @@ class ProviderFakes:
             if isinstance(failure, Exception):
                 raise failure
             return httpx.Response(failure, json={"error": "scripted"})
-        answer = fakes.handle("POST", request.url.path, request.content)
+        answer = fakes.handle("POST", request.url.path, request.content, request.headers.get("content-type", ""))
         if answer is None:
             return httpx.Response(404)
         status, content_type, body = answer

@@ -146,6 +146,10 @@ def test_llm_job_touches_acme_only_with_acme_credentials(signatures, two_tenants
     assert llm.ask(InboundEvent.model_validate(job["body"])) == []
     assert llm.graph.sent(), "the LLM worker answered"
     assert_only_acme_with_acme_credentials(signatures, stack, "worker")
+    # The burst's plan, covered messages and pending entries: one transaction, acme's credentials.
+    [transaction] = _touching(signatures.requests, "dynamodb", "TransactWriteItems")
+    assert transaction.item_operations == ("DeleteItem", "PutItem")
+    assert signatures.tenant_of_key.get(transaction.access_key) == "acme"
 
 
 def test_admin_calls_touch_acme_only_with_acme_credentials(signatures, gateway, two_tenants, stack):
