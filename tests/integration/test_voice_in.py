@@ -73,8 +73,8 @@ def test_a_spoken_answer_fills_an_ask_step(funnel, stt, stack, acme):
 def test_gemini_backend_and_a_provider(funnel, stt, stack, acme):
     settings = LlmConfigRepository(aws.client("dynamodb"), stack.refs["AppTable"])
     secrets = SecretStore(f"/{stack.name}", aws.client("ssm"))
-    settings.save_settings(acme.tenant, TenantSettings.model_validate({**settings.settings(acme.tenant).model_dump(),
-        "gemini_base_url": "https://stt.test/_local/fake-stt"}))
+    settings.save_settings(acme.tenant, TenantSettings.model_validate({
+        **settings.settings(acme.tenant).model_dump(), "gemini_base_url": "https://stt.test/_local/fake-stt"}))
     secrets.put_tenant_secret(acme.tenant, "gemini-key-1234", "settings", "gemini_api_key")
     version = configure(stack, acme, stt_enabled=True, stt_backend="gemini")
     [welcome] = funnel.exchange(voice_event(funnel, acme, "hi", config_version=version))
@@ -104,8 +104,9 @@ def test_failures_answer_please_type_and_are_logged_and_counted(funnel, stt, sta
         event = event.model_copy(update={"content": {"id": "404404", "mime_type": "audio/ogg"}})
     if case == "server refused by the SSRF guard":
         settings = LlmConfigRepository(aws.client("dynamodb"), stack.refs["AppTable"])
-        settings.save_settings(acme.tenant, TenantSettings.model_validate({**settings.settings(acme.tenant).model_dump(),
-            "stt_base_url": "https://169.254.169.254/latest"}))
+        current = settings.settings(acme.tenant).model_dump()
+        settings.save_settings(acme.tenant, TenantSettings.model_validate({
+            **current, "stt_base_url": "https://169.254.169.254/latest"}))
     [answer] = funnel.exchange(event)
     assert "could not understand your voice message" in body_text(answer)
     counters = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(
