@@ -104,9 +104,7 @@ Ctrl-C stops everything.
 
 
 def send(args: argparse.Namespace) -> int:
-    from devstack.client import LocalClient
-
-    from devstack.client import text_payload
+    from devstack.client import LocalClient, text_payload
     from devstack.fakes import voice_note
 
     client = LocalClient(args.api)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -416,3 +417,47 @@ def test_a_long_list_loads_with_more_and_shows_only_the_tenants_bots(console):
     expect(bots).to_have_count(23)
     expect(page.get_by_role("button", name="More")).to_be_hidden()
     expect(page.get_by_role("link", name="Support Bot")).to_have_count(0)  # the demo tenant's bots never show
+
+
+def test_funnel_tab_templates_simulate_and_problems_at_their_node(console):
+    page = console.open().sign_in().page
+    create_bot(console, "Clinic Bot", "106540352249010")
+    page.get_by_role("link", name="Open the bot").click()
+    page.get_by_role("tab", name="Funnel").click()
+    expect(page.get_by_text("Default funnel")).to_be_visible()
+    page.get_by_label("Template", exact=True).select_option("clinic")
+    page.get_by_role("button", name="Use template").click()
+    page.get_by_role("dialog").get_by_role("button", name="Use template").click()
+    expect(page.get_by_text("Custom funnel")).to_be_visible()
+    assert "Bright Smile Dental" in page.get_by_label("Funnel JSON", exact=True).input_value()
+
+    page.get_by_label("Message", exact=True).fill("hi")
+    page.get_by_role("button", name="Send", exact=True).click()
+    chat = page.get_by_role("list", name="Simulated conversation")
+    expect(chat).to_contain_text("Welcome to *Bright Smile Dental*")
+    chat.get_by_role("button", name="Opening hours").click()
+    expect(chat).to_contain_text("Opening hours")
+    expect(chat.locator(".bubble-user")).to_have_count(2)
+    console.screenshot("bot-funnel")
+
+    document = json.loads(page.get_by_label("Funnel JSON", exact=True).input_value())
+    document["nodes"]["welcome"]["buttons"][0]["title"] = "A title far longer than twenty characters"
+    page.get_by_label("Funnel JSON", exact=True).fill(json.dumps(document))
+    page.get_by_role("button", name="Save", exact=True).click()
+    problems = page.locator("#funnel-problems")
+    expect(problems).to_contain_text("nodes.welcome.buttons.0.title")
+    stored = console.stack.client.admin("GET", "/admin/whatsapp/instances/clinic-bot/funnel").json()
+    assert stored["definition"]["nodes"]["welcome"]["buttons"][0]["title"] == "Book a visit"  # nothing saved
+
+    client = console.stack.client
+    response = client.post_webhook("demo", "clinic-bot", SECRETS[1],
+                                   text_payload("106540352249010", "15550009100", "hi"))
+    assert response.status_code == 200
+    page.get_by_role("tab", name="Stats").click()
+    table = page.locator("section.funnel-stats")
+    for _ in range(40):
+        if "welcome" in table.inner_text():
+            break
+        page.get_by_role("button", name="Refresh").click()
+        page.wait_for_timeout(250)
+    expect(table.get_by_role("row", name=re.compile(r"^welcome 1 "))).to_be_visible()

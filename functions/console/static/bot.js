@@ -4,6 +4,7 @@ import { renderStatsChart } from "./chart.js";
 import { confirmDialog } from "./dialog.js";
 import { clear, formatTime, h, notice } from "./dom.js";
 import { describeError, Form, submitting } from "./forms.js";
+import { funnelStatsView, renderFunnelTab } from "./funnel.js";
 import { t } from "./i18n.js";
 
 export function backendOptions(providers) {
@@ -151,59 +152,8 @@ export async function renderBot(container, context, id, initialTab) {
     formTab(voiceInFields(sttOptions(providers.items)));
   }
 
-  async function funnelTab() {
-    clear(panel, h("p", { class: "loading" }, t("Loading…")));
-    let funnel;
-    try {
-      funnel = await api.get(instancePath(id, "/funnel"));
-    } catch (error) {
-      clear(panel, notice("error", describeError(error)));
-      return;
-    }
-    const editor = h("textarea", { id: "funnel-json", class: "code", rows: 28, spellcheck: "false",
-      "aria-describedby": "funnel-kind funnel-problems", disabled: !context.canWrite || null });
-    editor.value = JSON.stringify(funnel.definition, null, 2);
-    const kind = h("p", { id: "funnel-kind", class: "help" }, funnel.custom ? t("Custom funnel") : t("Default funnel"));
-    const problems = h("div", { id: "funnel-problems", "aria-live": "polite" });
-    const save = h("button", { type: "button", class: "primary", onclick: async () => {
-      let document_;
-      try {
-        document_ = JSON.parse(editor.value);
-      } catch (error) {
-        problems.replaceChildren(notice("error", t("The text is not valid JSON: {error}", { error: error.message })));
-        editor.focus();
-        return;
-      }
-      try {
-        const saved = await api.put(instancePath(id, "/funnel"), document_);
-        kind.textContent = saved.custom ? t("Custom funnel") : t("Default funnel");
-        editor.value = JSON.stringify(saved.definition, null, 2);
-        problems.replaceChildren(notice("success", t("Saved.")));
-      } catch (error) {
-        showFunnelProblems(problems, error);
-      }
-    } }, t("Save"));
-    const format = h("button", { type: "button", onclick: () => {
-      try {
-        editor.value = JSON.stringify(JSON.parse(editor.value), null, 2);
-      } catch (error) {
-        problems.replaceChildren(notice("error", t("The text is not valid JSON: {error}", { error: error.message })));
-      }
-    } }, t("Format"));
-    const reset = h("button", { type: "button", class: "danger", onclick: async () => {
-      if (!(await confirmDialog(t("Reset to default"), t("Reset the funnel to the platform's default?"), t("Reset to default")))) return;
-      try {
-        const fresh = await api.del(instancePath(id, "/funnel"));
-        editor.value = JSON.stringify(fresh.definition, null, 2);
-        kind.textContent = t("Default funnel");
-        problems.replaceChildren(notice("success", t("Funnel reset to the default.")));
-      } catch (error) {
-        problems.replaceChildren(notice("error", describeError(error)));
-      }
-    } }, t("Reset to default"));
-    clear(panel, h("div", { class: "card" },
-      h("label", { for: "funnel-json" }, t("Funnel JSON")), kind, editor, problems,
-      context.canWrite ? h("div", { class: "button-row" }, save, format, reset) : null));
+  function funnelTab() {
+    renderFunnelTab(panel, context, id);
   }
 
   async function logsTab() {
@@ -246,8 +196,9 @@ export async function renderBot(container, context, id, initialTab) {
       status, body));
     async function load() {
       try {
-        const stats = await api.get(instancePath(id, `/stats?days=${period.value}`));
-        clear(body, statsView(stats, Number(period.value)));
+        const [stats, funnelStats] = await Promise.all([api.get(instancePath(id, `/stats?days=${period.value}`)),
+          funnelStatsView(id, period.value)]);
+        clear(body, statsView(stats, Number(period.value)), funnelStats);
       } catch (error) {
         clear(body, notice("error", describeError(error)));
       }
@@ -288,16 +239,6 @@ export async function renderBot(container, context, id, initialTab) {
   };
   document.addEventListener("bot-changed", onChanged);
   select(initialTab, false);
-}
-
-function showFunnelProblems(target, error) {
-  if (error.status !== 422) {
-    target.replaceChildren(notice("error", describeError(error)));
-    return;
-  }
-  target.replaceChildren(notice("error", t("Please correct the marked fields.")),
-    h("h3", {}, t("Problems")),
-    h("ul", { class: "problems" }, error.fieldErrors.map(({ path, msg }) => h("li", {}, h("code", {}, path || "funnel"), ` — ${msg}`))));
 }
 
 export const COUNTER_COLUMNS = [
