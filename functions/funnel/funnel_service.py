@@ -89,7 +89,9 @@ class FunnelService:
         engine answers with "please type" (or not at all for a gated user: never transcribed)."""
         if not config.stt_enabled or self.voice is None:
             return event, {}
-        if self._engine(tenant, config).handle(profile.state, event, config, self.clock()).gate:
+        # A dry run of the (pure) engine on a copy of the state: is the user gated?
+        if self._engine(tenant, config).handle(profile.state.model_copy(deep=True), event, config,
+                                               self.clock()).gate:
             return event, {}
         text = self.conversations.transcript(tenant, config.instance_id, event.user_key, event.message_id)
         if text is None:
