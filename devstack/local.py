@@ -86,9 +86,7 @@ class SqsPoller(threading.Thread):
     def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._url, MaxNumberOfMessages=self._batch, WaitTimeSeconds=1,
-                    AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+                messages = self._receive_batch()
             except Exception as exc:
                 if not self._stopping.is_set():
                     log("poller receive failed", function=self._function.logical_id, error=type(exc).__name__)
@@ -96,6 +94,21 @@ class SqsPoller(threading.Thread):
                 continue
             if messages:
                 self._deliver(messages)
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        """Up to the event source's batch size (SQS hands out 10 per call; larger batches, as
+        for statuses, are gathered from what is waiting, like Lambda's batching window)."""
+        messages: list[dict[str, Any]] = []
+        wait = 1
+        while len(messages) < self._batch:
+            received = self._sqs.receive_message(
+                QueueUrl=self._url, MaxNumberOfMessages=min(10, self._batch - len(messages)), WaitTimeSeconds=wait,
+                AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            if not received:
+                break
+            messages += received
+            wait = 0
+        return messages
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(m) for m in messages]}

@@ -7,6 +7,8 @@ import hmac
 import json
 from typing import Any
 
+from wabot.whatsapp.graph import OWN_MESSAGE_TAG
+
 BSUID = "US.13491208655302741918"
 PHONE = "16505551234"
 TS = "1767225600"
@@ -112,8 +114,11 @@ def message_of_kind(kind: str, mid: str) -> dict[str, Any]:
 
 
 def status(mid: str, value: str, *, recipient: str | None = PHONE, user_id: str | None = BSUID,
-           errors: list | None = None) -> dict[str, Any]:
+           errors: list | None = None, own: bool = True) -> dict[str, Any]:
+    """A status webhook item; `own`: of a message the platform sent, so Meta echoes its tag."""
     result: dict[str, Any] = {"id": mid, "status": value, "timestamp": TS}
+    if own:
+        result["biz_opaque_callback_data"] = OWN_MESSAGE_TAG
     if recipient:
         result["recipient_id"] = recipient
     if user_id:

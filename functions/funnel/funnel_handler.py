@@ -20,6 +20,7 @@ from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
+from wabot.statuses import StatusApplier
 from wabot.stt import SttBackends, VoiceTranscriber
 from wabot.tenant_credentials import TenantCredentials
 from wabot.whatsapp.graph import GraphClient
@@ -36,11 +37,12 @@ class Worker:
         activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
         graph = GraphClient.from_settings(settings)
         secrets = SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds)
+        conversations = ConversationStore(tenants, settings.app_table)
         self.service = FunnelService(
             registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
                                       settings.instance_cache_seconds),
             funnels=FunnelRepository(tenants, settings.app_table),
-            conversations=ConversationStore(tenants, settings.app_table),
+            conversations=conversations,
             stats=stats,
             activity=activity,
             sender=ReplySender(graph=graph, secrets=secrets, stats=stats, activity=activity, logger=logger),
@@ -50,6 +52,7 @@ class Worker:
                                      settings.default_stt_base_url, settings.default_stt_model),
                 http=GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks)))),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
+            statuses=StatusApplier(conversations, stats, activity, logger),
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )

@@ -26,6 +26,7 @@ from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserP
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.stats import StatsRepository
+from wabot.statuses import StatusApplier
 from wabot.stt import SttError, VoiceTranscriber
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
@@ -45,6 +46,7 @@ class FunnelService:
     activity: ActivityLog
     sender: ReplySender
     llm_queue: EventPublisher
+    statuses: StatusApplier
     logger: Any
     voice: VoiceTranscriber | None = None  # speech to text for voice notes (None: not set up)
     clock: Callable[[], float] = time.time
@@ -58,7 +60,7 @@ class FunnelService:
     def handle(self, event: InboundEvent, deadline: float) -> None:
         tenant = TenantContext(event.tenant_id)
         if event.kind == "status":
-            self._status(tenant, event)
+            self._status(event)
             return
         config = self.registry.get(tenant, event.instance_id, min_version=event.config_version)
         profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
@@ -216,17 +218,7 @@ class FunnelService:
 
     # ---- statuses ----------------------------------------------------------------------------
 
-    def _status(self, tenant: TenantContext, event: InboundEvent) -> None:
-        moved = self.conversations.update_outbound_status(tenant, event.instance_id, event.user_key,
-                                                          event.message_id, event.type, event.timestamp)
-        counters = {event.type: 1} if moved else {}
-        if event.type == "failed":
-            errors = (event.content or {}).get("errors") or []
-            codes = [error.get("code") for error in errors if isinstance(error, dict)]
-            counters["errors"] = 1
-            self.activity.record(tenant, event.instance_id, "error",
-                                 f"message not delivered: {', '.join(map(str, codes)) or 'unknown error'}",
-                                 {"message_id": event.message_id[-40:], "codes": codes,
-                                  "titles": [str(e.get("title", ""))[:80] for e in errors if isinstance(e, dict)]})
-        if counters:
-            self.stats.increment(tenant, event.instance_id, counters)
+    def _status(self, event: InboundEvent) -> None:
+        """Statuses go to the status worker; one queued here before that (an older webhook) is
+        applied the same way."""
+        self.statuses.count([(event, self.statuses.apply(event))])

@@ -45,7 +45,7 @@ def ingress() -> WebhookIngress:
     return WebhookIngress(
         registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table), settings.instance_cache_seconds),
         secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
-        publisher=EventPublisher(aws.client("sqs"), settings.inbound_queue_url),
+        publisher=EventPublisher(aws.client("sqs"), settings.inbound_queue_url, settings.status_queue_url),
         activity=ActivityLog(tenants, settings.app_table, settings.activity_ttl_days),
         max_body_bytes=settings.max_body_bytes,
         logger=logger,

@@ -82,12 +82,14 @@ def message_event(instance: SeededInstance, *, text: str | None = None, reply: t
 
 
 def status_event(instance: SeededInstance, wamid: str, status: str, *, errors: list | None = None,
-                 user_id: str | None = payloads.BSUID) -> InboundEvent:
+                 user_id: str | None = payloads.BSUID, own: bool = True) -> InboundEvent:
+    """A status as the webhook queues it; `own`: of a message the platform sent (Meta echoes the tag)."""
+    raw = payloads.status(wamid, status, user_id=user_id, errors=errors, own=own)
     return InboundEvent(
         kind="status", tenant_id=instance.tenant.tenant_id, instance_id=instance.instance_id, config_version=1,
         phone_number_id=instance.phone_number_id, user_key=user_id or payloads.PHONE, user_id=user_id,
         phone=payloads.PHONE, message_id=wamid, type=status, content={"errors": errors, "pricing": None},
-        raw={}, timestamp=1767225600, request_id="rq")
+        raw=raw, timestamp=1767225600, request_id="rq")
 
 
 class FunnelDriver:

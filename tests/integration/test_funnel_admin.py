@@ -128,7 +128,8 @@ def test_manager_reply_goes_through_the_queue_and_sender(setup):
     pump(stack, funnel)
     last = funnel.graph.sent()[-1]
     assert last == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "+" + payloads.PHONE,
-                    "type": "text", "text": {"preview_url": False, "body": "A manager here: how can I help?"}}
+                    "type": "text", "text": {"preview_url": False, "body": "A manager here: how can I help?"},
+                    "biz_opaque_callback_data": "wabot"}  # Meta echoes it in the statuses: our own message
     logs = admin.get(f"{BASE}/bot/logs").json()["items"]
     assert any(e["summary"] == "manager reply queued for sending" and e["actor"] == "root" for e in logs)
 

@@ -398,25 +398,15 @@ def test_unique_users_counted_once_per_day_from_the_profile(funnel, stack, acme)
 # ---- statuses --------------------------------------------------------------------------------
 
 
-def test_statuses_never_downgrade_and_are_counted_once(funnel, stack, acme):
+def test_a_status_still_queued_in_the_conversation_queue_is_applied_like_the_status_worker_does(funnel, stack, acme):
+    """Statuses now go to the status worker; one queued here by an older webhook still counts once."""
     store = ConversationStore(aws.client("dynamodb"), stack.refs["AppTable"])
-    assert funnel.send(status_event(acme, "wamid.OUT1", "sent"), status_event(acme, "wamid.OUT1", "read"),
-                       status_event(acme, "wamid.OUT1", "delivered")) == []
+    assert funnel.send(status_event(acme, "wamid.OUT1", "read"), status_event(acme, "wamid.OUT1", "delivered")) == []
     assert store.outbound_status(acme.tenant, acme.instance_id, payloads.BSUID, "wamid.OUT1") == "read"
     assert funnel.send(status_event(acme, "wamid.OUT1", "read")) == []  # duplicate
     counters = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(
         acme.tenant, acme.instance_id, 1)[0]["counters"]
-    assert (counters["sent"], counters["read"], counters.get("delivered", 0)) == (1, 1, 0)
-
-
-def test_failed_status_is_logged_and_counted(funnel, stack, acme):
-    errors = [{"code": 131026, "title": "Message undeliverable"}]
-    assert funnel.send(status_event(acme, "wamid.OUT2", "failed", errors=errors)) == []
-    logs = ActivityLog(aws.client("dynamodb"), stack.refs["AppTable"]).recent(acme.tenant, acme.instance_id)
-    assert logs[0].kind == "error" and logs[0].detail["codes"] == [131026]
-    counters = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(
-        acme.tenant, acme.instance_id, 1)[0]["counters"]
-    assert counters["failed"] == 1 and counters["errors"] == 1
+    assert (counters["read"], counters.get("delivered", 0)) == (1, 0)
 
 
 # ---- tenants ---------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ from wabot.models.instance import InstanceConfig
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.instances import InstanceRepository
 from wabot.repositories.secrets import SecretStore
+from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OTHER_FUNCTIONS = {"admin-list-instances.json", "authorizer-request.json", "funnel-inbound-text.json",
-                   "llm-question.json"}
+                   "llm-question.json", "status-batch.json"}
 EXPECTED = {
     "webhook-verify.json": (200, 0),
     "webhook-post-text.json": (200, 1),
@@ -84,6 +85,19 @@ def test_sample_event(webhook, stack, name):  # noqa: F811 - fixture
     status, queued = EXPECTED[name]
     response = webhook.handler(json.loads((EVENTS / name).read_text()), LambdaContext())
     assert response["statusCode"] == status
-    assert len(drain(stack.refs["InboundQueue"])) == queued
+    assert len(drain(stack.refs["InboundQueue"])) + len(drain(stack.refs["StatusQueue"])) == queued
     if name == "webhook-verify.json":
         assert response["body"] == "1158201444"
+
+
+def test_status_sample(stack, function_env):
+    seed_demo(stack)
+    function_env("StatusFunction")
+    import status_handler
+
+    status_handler.applier.cache_clear()
+    result = status_handler.handler(load("status-batch.json"), LambdaContext())
+    assert result == {"batchItemFailures": []}
+    counters = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(TenantContext("demo"),
+                                                                                     "support-bot", 1)
+    assert counters and counters[0]["counters"] == {"delivered": 1, "read": 1}  # `sent` is not stored

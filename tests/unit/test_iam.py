@@ -35,6 +35,7 @@ TENANT_ROLE_OF = {
     "WebhookFunction": ("TenantWebhookRole", "WEBHOOK_TENANT_ROLE_ARN"),
     "FunnelFunction": ("TenantWorkerRole", "WORKER_TENANT_ROLE_ARN"),
     "LlmFunction": ("TenantWorkerRole", "WORKER_TENANT_ROLE_ARN"),
+    "StatusFunction": ("TenantWorkerRole", "WORKER_TENANT_ROLE_ARN"),
     "AdminFunction": ("TenantAdminRole", "ADMIN_TENANT_ROLE_ARN"),
 }
 

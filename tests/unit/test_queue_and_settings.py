@@ -63,14 +63,14 @@ ROLE = {"WEBHOOK_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/stack-tenant-
 
 def test_settings_from_env():
     settings = WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/stack", "INBOUND_QUEUE_URL": "q",
-                                         "INSTANCE_CACHE_SECONDS": "30", **ROLE})
+                                         "STATUS_QUEUE_URL": "s", "INSTANCE_CACHE_SECONDS": "30", **ROLE})
     assert settings.instance_cache_seconds == 30
     assert settings.max_body_bytes == 3 * 1024 * 1024
     with pytest.raises(SettingsError, match="INSTANCE_CACHE_SECONDS"):
         WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/s", "INBOUND_QUEUE_URL": "q",
-                                  "INSTANCE_CACHE_SECONDS": "600", **ROLE})
+                                  "STATUS_QUEUE_URL": "s", "INSTANCE_CACHE_SECONDS": "600", **ROLE})
     with pytest.raises(SettingsError, match="WEBHOOK_TENANT_ROLE_ARN"):
         WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/s", "INBOUND_QUEUE_URL": "q",
-                                  "WEBHOOK_TENANT_ROLE_ARN": "not-an-arn"})
-    assert {"APP_TABLE", "SSM_PREFIX", "INBOUND_QUEUE_URL", "WEBHOOK_TENANT_ROLE_ARN"} == \
+                                  "STATUS_QUEUE_URL": "s", "WEBHOOK_TENANT_ROLE_ARN": "not-an-arn"})
+    assert {"APP_TABLE", "SSM_PREFIX", "INBOUND_QUEUE_URL", "STATUS_QUEUE_URL", "WEBHOOK_TENANT_ROLE_ARN"} == \
         WebhookSettings.env_names(required_only=True)

@@ -10,7 +10,14 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
-from wabot.settings import AdminSettings, AuthorizerSettings, FunnelSettings, LlmSettings, WebhookSettings
+from wabot.settings import (
+    AdminSettings,
+    AuthorizerSettings,
+    FunnelSettings,
+    LlmSettings,
+    StatusSettings,
+    WebhookSettings,
+)
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -24,6 +31,7 @@ SETTINGS_MODELS = {
     "WebhookFunction": WebhookSettings,
     "FunnelFunction": FunnelSettings,
     "LlmFunction": LlmSettings,
+    "StatusFunction": StatusSettings,
     "AdminFunction": AdminSettings,
     "AdminAuthorizerFunction": AuthorizerSettings,
     "ConsoleFunction": None,  # static files only: it reads no environment and touches no AWS service
@@ -65,12 +73,14 @@ def sqs_trigger_problems(template: dict) -> list[str]:
 
 
 def test_sqs_trigger_rules_hold():
-    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue"}
+    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue", "StatusQueue"}
     assert sqs_trigger_problems(TEMPLATE) == []
 
 
 def test_consumers_know_their_queues_redrive_count():
     for logical_id, _, queue_id in sqs_event_sources(TEMPLATE):
+        if "MAX_RECEIVE_COUNT" not in SETTINGS_MODELS[logical_id].env_names():
+            continue  # the status worker: a status that fails every retry needs no last-attempt record
         env = FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]
         redrive = QUEUES[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
         assert int(env["MAX_RECEIVE_COUNT"]) == redrive, logical_id
@@ -127,21 +137,23 @@ def test_every_required_setting_is_set(logical_id):
     SETTINGS_MODELS[logical_id].from_env(env)  # and the values validate
 
 
-def test_queues_are_fifo_high_throughput_with_dead_letter_queues_and_alarms():
+def test_queues_have_dead_letter_queues_with_alarms_and_conversations_are_fifo():
     alarms = resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
     alarmed = {alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for alarm in alarms.values()}
     work_queues = {name: q for name, q in QUEUES.items() if "RedrivePolicy" in q["Properties"]}
-    assert set(work_queues) == {"InboundQueue", "LlmQueue"}
-    for name, queue in QUEUES.items():
-        assert queue["Properties"]["FifoQueue"] is True, name
-    for queue in work_queues.values():
+    assert set(work_queues) == {"InboundQueue", "LlmQueue", "StatusQueue"}
+    for name, queue in work_queues.items():
         props = queue["Properties"]
+        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert dlq in alarmed, f"no alarm on {dlq}"
+        assert QUEUES[dlq]["Properties"].get("FifoQueue", False) == props.get("FifoQueue", False), name
+        if name == "StatusQueue":  # statuses need no order: a standard queue and large batches
+            assert "FifoQueue" not in props
+            continue
+        assert props["FifoQueue"] is True, name
         assert props["DeduplicationScope"] == "messageGroup"
         assert props["FifoThroughputLimit"] == "perMessageGroupId"
         assert props["ContentBasedDeduplication"] is False
-        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        assert QUEUES[dlq]["Properties"]["FifoQueue"] is True
-        assert dlq in alarmed, f"no alarm on {dlq}"
 
 
 def test_tables_are_on_demand_encrypted_recoverable_with_ttl():

@@ -56,6 +56,8 @@ ROLE_ARN_PATTERN = r"^arn:[a-z-]+:iam::\d{12}:role/.+$"
 class WebhookSettings(StorageSettings):
     webhook_tenant_role_arn: str = Field(alias="WEBHOOK_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
+    status_queue_url: str = Field(alias="STATUS_QUEUE_URL", min_length=1,
+                                  description="statuses need no conversation order: a standard queue, large batches")
     max_body_bytes: int = Field(default=3 * 1024 * 1024, alias="WEBHOOK_MAX_BODY_BYTES", gt=0)
 
 
@@ -86,6 +88,12 @@ class OutboundSettings(_EnvSettings):
 
         parse_networks(value)  # ValueError: the cold start fails naming the variable
         return value
+
+
+class StatusSettings(StorageSettings):
+    """The status worker: statuses of sent messages, in large batches from a standard queue."""
+
+    worker_tenant_role_arn: str = Field(alias="WORKER_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
 
 
 class FunnelSettings(WorkerSettings, OutboundSettings):

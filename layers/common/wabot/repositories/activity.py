@@ -59,6 +59,20 @@ class ActivityLog:
         self._db(tenant).put_item(TableName=self._table, Item=to_item(item))
         return entry
 
+    def record_once(self, tenant: TenantContext, instance_id: str, kind: ActivityKind, summary: str,
+                    detail: dict[str, Any], *, at: datetime, entry_id: str) -> bool:
+        """An entry whose key is derived from what it records (`at`, `entry_id`), written only if
+        absent: a retry records it once. Returns whether it was written now."""
+        entry = ActivityEntry(at=at, kind=kind, summary=summary, detail=detail)
+        item = {"pk": keys.activity_pk(tenant, instance_id), "sk": _sort_key(at, entry_id),
+                "expires_at": int((max(at, self._clock()) + self._ttl).timestamp()), **entry.model_dump(mode="json")}
+        db = self._db(tenant)
+        try:
+            db.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+        except db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def count_rejection(self, tenant: TenantContext, instance_id: str, reason: str, detail: dict[str, str]) -> int:
         """An anonymous request refused (bad signature, failed handshake): counted in one item per
         instance per minute with `UpdateItem ADD`, so a flood grows counters, not the log. The

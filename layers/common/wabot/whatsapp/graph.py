@@ -25,6 +25,10 @@ TOKEN_INVALID_CODES = frozenset({0, 190})
 MEDIA_MAX_BYTES = 16 * 1024 * 1024
 
 
+# Set on every message the platform sends; statuses echoing it are the platform's own.
+OWN_MESSAGE_TAG = "wabot"
+
+
 class GraphError(Exception):
     def __init__(self, code: int | None, message: str, http_status: int | None = None) -> None:
         super().__init__(f"Graph API error {code}: {message}")
@@ -78,8 +82,10 @@ class GraphClient:
         return body
 
     def send(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
-        """Returns the WhatsApp message id Meta assigned (acceptance, not delivery)."""
-        body = self._call("POST", f"{phone_number_id}/messages", token, json=payload)
+        """Returns the WhatsApp message id Meta assigned (acceptance, not delivery). Every message
+        carries the platform's tag, which Meta echoes in its statuses (see `wabot.statuses`)."""
+        body = self._call("POST", f"{phone_number_id}/messages", token,
+                          json={**payload, "biz_opaque_callback_data": OWN_MESSAGE_TAG})
         messages = body.get("messages") or [{}]
         return str(messages[0].get("id", ""))
 
