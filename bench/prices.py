@@ -9,6 +9,7 @@ PRICES = {
     "lambda_per_million_requests": 0.20,
     "lambda_arm64_per_gb_second": 0.0000133334,
     "sqs_fifo_per_million_requests": 0.50,
+    "sqs_standard_per_million_requests": 0.40,
     "dynamodb_on_demand_per_million_write_units": 0.625,
     "dynamodb_on_demand_per_million_read_units": 0.125,
     "ssm_standard_parameter_api_per_million": 0.0,  # standard throughput is free
@@ -18,29 +19,43 @@ PRICES = {
 # and a funnel's work for one message (mostly waiting on the Graph API). Billed at the
 # template's memory sizes, which the bench reads from template.yaml.
 LAMBDA_SECONDS_PER_MESSAGE = {"webhook": 0.050, "funnel": 0.250}
+# A status: a webhook POST of its own, and a share of a status-worker batch (~10 ms a status).
+LAMBDA_SECONDS_PER_STATUS = {"webhook": 0.050, "status": 0.010}
 READ_OPERATIONS = ("GetItem", "Query", "BatchGetItem")
 
 
-def cost_per_million(by_operation: dict[str, float], write_units: float, memory_mb: dict[str, int]) -> dict:
+def cost_per_million(by_operation: dict[str, float], write_units: float, memory_mb: dict[str, int],
+                     statuses: int = 0, worker_invocations: float | None = None) -> dict:
+    """Dollars per million messages (`statuses=0`) or per million turns (a message, its reply and
+    that reply's `statuses` status webhooks), from the measured requests per message or turn.
+    `worker_invocations`: the SQS-triggered invocations measured (else one per non-empty receive)."""
     def count(service: str, operations: tuple[str, ...] | None = None) -> float:
         return sum(n for key, n in by_operation.items() if key.split(":")[0] == service
                    and (operations is None or key.split(":")[1] in operations))
 
+    posts = 1 + statuses
+    seconds = dict(LAMBDA_SECONDS_PER_MESSAGE)
+    for name, per_status in LAMBDA_SECONDS_PER_STATUS.items():
+        seconds[name] = seconds.get(name, 0) + statuses * per_status
     items = {
-        "API Gateway (1 request)": PRICES["apigateway_http_per_million_requests"],
-        # One webhook invocation per POST; the funnel is invoked once per non-empty SQS batch
+        f"API Gateway ({posts} request{'s' if posts > 1 else ''})":
+            posts * PRICES["apigateway_http_per_million_requests"],
+        # One webhook invocation per POST; the workers are invoked once per non-empty SQS batch
         # (the counter skips empty polls), as measured.
-        "Lambda requests": (1 + count("sqs", ("ReceiveMessage",))) * PRICES["lambda_per_million_requests"],
-        "Lambda GB-seconds": sum(memory_mb[name] / 1024 * seconds
-                                 for name, seconds in LAMBDA_SECONDS_PER_MESSAGE.items())
+        "Lambda requests": (posts + (count("sqs", ("ReceiveMessage",)) + count("sqs-standard", ("ReceiveMessage",))
+                                     if worker_invocations is None else worker_invocations))
+        * PRICES["lambda_per_million_requests"],
+        "Lambda GB-seconds": sum(memory_mb.get(name, 256) / 1024 * s for name, s in seconds.items())
         * PRICES["lambda_arm64_per_gb_second"] * 1e6,
         "SQS FIFO": count("sqs") * PRICES["sqs_fifo_per_million_requests"],
+        "SQS standard": count("sqs-standard") * PRICES["sqs_standard_per_million_requests"],
         "DynamoDB writes": write_units * PRICES["dynamodb_on_demand_per_million_write_units"],
         "DynamoDB reads": count("dynamodb", READ_OPERATIONS) * PRICES["dynamodb_on_demand_per_million_read_units"],
         "SSM + KMS": count("ssm") * (PRICES["ssm_standard_parameter_api_per_million"]
                                      + PRICES["kms_per_million_requests"]),
     }
-    items = {k: round(v, 3) for k, v in items.items()}
+    items = {k: round(v, 3) for k, v in items.items() if v}
     return {"items": items, "total_usd": round(sum(items.values()), 2),
-            "assumed_lambda_seconds": LAMBDA_SECONDS_PER_MESSAGE,
-            "memory_mb": {name: memory_mb[name] for name in LAMBDA_SECONDS_PER_MESSAGE}}
+            "total_before_lambda_compute_usd": round(sum(v for k, v in items.items() if k != "Lambda GB-seconds"), 2),
+            "assumed_lambda_seconds": seconds,
+            "memory_mb": {name: memory_mb.get(name, 256) for name in seconds}}

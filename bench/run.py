@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-for extra in ("layers/common", "functions/webhook", "functions/admin", "functions/funnel", "functions/llm", "."):
+for extra in ("layers/common", "functions/webhook", "functions/admin", "functions/funnel", "functions/llm",
+              "functions/status", "."):
     sys.path.insert(0, str(ROOT / extra))
 
 from bench.prices import PRICES, PRICES_DATE, cost_per_million  # noqa: E402
@@ -39,9 +40,11 @@ FUNCTIONS = {  # handler module, initializer, AWS clients it creates, target rat
     "funnel": ("funnel_handler", "worker()", ("dynamodb", "ssm", "sqs"), 1.6),
     "llm": ("llm_handler", "worker()", ("dynamodb", "ssm"), 1.6),
     "admin": ("admin_handler", "service()", ("dynamodb", "ssm", "sqs"), 1.6),
+    "status": ("status_handler", "applier()", ("dynamodb",), 1.6),
 }
 BENCH_ENV = {
     "APP_TABLE": "bench-AppTable", "SSM_PREFIX": "/bench", "INBOUND_QUEUE_URL": "https://sqs/inbound.fifo",
+    "HEALTH_QUEUE_URL": "https://sqs/health", "STATUS_QUEUE_URL": "https://sqs/status",
     "LLM_QUEUE_URL": "https://sqs/llm.fifo", "IDEMPOTENCY_TABLE": "bench-Idempotency",
     "API_KEY_TABLE": "bench-ApiKeyTable",
     **{f"{kind}_TENANT_ROLE_ARN": f"arn:aws:iam::123456789012:role/bench-tenant-{kind.lower()}"
@@ -49,7 +52,8 @@ BENCH_ENV = {
     "AWS_DEFAULT_REGION": "eu-west-1", "MAX_RECEIVE_COUNT": "5",
     "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "POWERTOOLS_LOG_LEVEL": "WARNING",
     "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "functions/webhook", "functions/admin",
-                                                          "functions/funnel", "functions/llm")),
+                                                          "functions/funnel", "functions/llm",
+                                                          "functions/status")),
 }
 
 
@@ -238,6 +242,8 @@ class AwsCallCounter:
     def __init__(self) -> None:
         self.calls: Counter = Counter()
         self.write_units = 0.0
+        self.item_writes: list[tuple[float, str]] = []  # (time, table/pk/sk) of every item write
+        self.invocations: Counter = Counter()  # SQS-triggered function invocations (batches), by function
         self.lock = threading.Lock()
 
     def install(self) -> None:
@@ -248,10 +254,15 @@ class AwsCallCounter:
 
         def counted(client, operation_name, api_params):
             result = original(client, operation_name, api_params)
+            if _uncounted.active:
+                return result
             service = client.meta.service_model.service_name
             if service == "sqs" and operation_name == "ReceiveMessage" and not result.get("Messages"):
                 return result  # idle long polls cost by time, not by message
+            if service == "sqs" and not str(api_params.get("QueueUrl", "")).endswith(".fifo"):
+                service = "sqs-standard"  # priced apart from FIFO
             units = 0.0
+            written = _written_items(operation_name, api_params) if service == "dynamodb" else []
             if service == "dynamodb":
                 units = _write_units(operation_name, api_params)
                 if operation_name == "UpdateItem":
@@ -261,14 +272,47 @@ class AwsCallCounter:
             with counter.lock:
                 counter.calls[(service, operation_name)] += 1
                 counter.write_units += units
+                now = time.monotonic()
+                counter.item_writes += [(now, item) for item in written]
             return result
 
         BaseClient._make_api_call = counted
+
+        from devstack.gateway import Function
+
+        invoke = Function.invoke
+
+        def invoked(function, event):
+            if isinstance(event, dict) and "Records" in event:
+                with counter.lock:
+                    counter.invocations[function.logical_id] += 1
+            return invoke(function, event)
+
+        Function.invoke = invoked
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.write_units = 0.0
+            self.item_writes.clear()
+            self.invocations.clear()
+
+
+def _written_items(operation: str, params: dict) -> list[str]:
+    def name(table: str, item: dict) -> str:
+        return "/".join([table, *(str(next(iter(item[k].values()))) for k in ("pk", "sk", "id") if k in item)])
+
+    if operation == "PutItem":
+        return [name(params["TableName"], params["Item"])]
+    if operation in ("UpdateItem", "DeleteItem"):
+        return [name(params["TableName"], params["Key"])]
+    if operation == "BatchWriteItem":
+        return [name(table, r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])
+                for table, requests in params["RequestItems"].items() for r in requests]
+    if operation == "TransactWriteItems":
+        return [name(body["TableName"], body.get("Item") or body["Key"])
+                for entry in params["TransactItems"] for kind, body in entry.items() if kind != "ConditionCheck"]
+    return []
 
 
 def _kb(item: dict[str, Any]) -> int:
@@ -334,7 +378,9 @@ def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
             return s.getsockname()[1]
 
     tenant_keys = {f"t{i:03d}": None for i in range(tenants)}
-    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name=f"bench{tenants}", tenants=tenant_keys)
+    # No scheduled health checks while requests per message are counted.
+    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name=f"bench{tenants}", tenants=tenant_keys,
+                             schedule_seconds=0)
     with redirect_stdout(io.StringIO()):
         platform.start()
     try:
@@ -385,6 +431,131 @@ def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
             "by_service": {k: round(v, 2) for k, v in sorted(by_service.items())},
             "by_operation": per_message, "dynamodb_write_units_per_message": round(counter.write_units / messages, 2),
             "messages_per_second": round(messages / elapsed, 1)}
+
+
+class _Uncounted(threading.local):
+    active = False
+
+
+_uncounted = _Uncounted()
+
+
+def _counts(counter: AwsCallCounter, turns: int) -> dict[str, Any]:
+    with counter.lock:
+        calls, units, invocations = dict(counter.calls), counter.write_units, dict(counter.invocations)
+    by_operation = {f"{s}:{op}": round(n / turns, 2) for (s, op), n in sorted(calls.items())}
+    return {"aws_requests": round(sum(calls.values()) / turns, 2), "dynamodb_write_units": round(units / turns, 2),
+            "by_operation": by_operation,
+            "worker_invocations": {name: round(n / turns, 3) for name, n in sorted(invocations.items())}}
+
+
+def requests_per_turn(turns: int, burst: int, counter: AwsCallCounter) -> dict[str, Any]:
+    """A whole conversation turn through the local stack: a returning user's message, the bot's
+    reply, and the reply's three status webhooks (sent, delivered, read) as Meta sends them, each
+    a POST of its own. Counted in two phases (the message and its reply; the statuses), then a
+    burst of messages on one number for the busiest item's share of the writes."""
+    import socket
+
+    import boto3
+
+    from devstack.client import LocalClient, status_payload, text_payload
+    from devstack.local import LocalPlatform
+    from wabot.whatsapp.graph import OWN_MESSAGE_TAG
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name="benchturn", tenants={"t000": None})
+    with redirect_stdout(io.StringIO()):
+        platform.start()
+    try:
+        client = LocalClient(platform.api_url, platform.tenant_keys["t000"], timeout=30)
+        number = "900000000001"
+        made = client.admin("POST", "/admin/whatsapp/instances", {
+            "name": "Turn Bot", "phone_number_id": number, "access_token": "bench-access-token",
+            "app_secret": "bench-app-secret", "verify_token": "bench-verify-token"})
+        assert made.status_code == 201, made.text
+        instance_id = made.json()["id"]
+        users = [f"1666{n:07d}" for n in range(max(turns, burst))]
+        # The bench's own checks of the status queue are not the platform's work.
+        sqs = boto3.Session(region_name="eu-west-1").client(
+            "sqs", endpoint_url=f"http://127.0.0.1:{platform.aws_port}", aws_access_key_id="local",
+            aws_secret_access_key="local")  # noqa: S106 - moto's, local only
+        status_queue = platform.stack.refs["StatusQueue"]
+
+        def statuses_done() -> bool:
+            _uncounted.active = True
+            try:
+                attributes = sqs.get_queue_attributes(QueueUrl=status_queue, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            finally:
+                _uncounted.active = False
+            return not any(int(v) for v in attributes.values())
+
+        def replies() -> list[dict]:
+            return [e for e in client.outbox() if e.get("body", {}).get("type") == "interactive"]
+
+        def message(user: str, n: int) -> None:
+            payload = text_payload(number, user, "hi", message_id=f"wamid.turn{n}")
+            assert client.post_webhook("t000", instance_id, "bench-app-secret", payload).status_code == 200
+
+        def statuses(reply: dict) -> None:
+            user = reply["body"]["to"].lstrip("+")
+            for status in ("sent", "delivered", "read"):
+                payload = status_payload(number, user, reply["message_id"], status, OWN_MESSAGE_TAG)
+                assert client.post_webhook("t000", instance_id, "bench-app-secret", payload).status_code == 200
+
+        with redirect_stdout(io.StringIO()):
+            for n, user in enumerate(users):  # every user talked before: the turns are a returning user's
+                message(user, n)
+            assert _wait(lambda: len(replies()) >= len(users)), "warm-up replies missing"
+            for reply in replies():
+                statuses(reply)
+            assert _wait(statuses_done), "warm-up statuses not applied"
+            time.sleep(1.5)
+
+            counter.reset()
+            seen = len(replies())
+            for n in range(turns):
+                message(users[n], 1000 + n)
+            assert _wait(lambda: len(replies()) >= seen + turns), "replies missing"
+            time.sleep(1.5)
+            message_phase = _counts(counter, turns)
+            counter.reset()
+            for reply in replies()[seen:]:
+                statuses(reply)
+            assert _wait(statuses_done), "statuses not applied"
+            time.sleep(2.0)
+            status_phase = _counts(counter, turns)
+
+            counter.reset()
+            seen = len(replies())
+            start = time.monotonic()
+            for n in range(burst):
+                message(users[n], 5000 + n)
+            assert _wait(lambda: len(replies()) >= seen + burst), "burst replies missing"
+            elapsed = time.monotonic() - start
+            time.sleep(1.5)
+            with counter.lock:
+                writes = list(counter.item_writes)
+        client.close()
+    finally:
+        with redirect_stdout(io.StringIO()):
+            platform.stop()
+    per_item = Counter(item for _, item in writes)
+    busiest, busiest_writes = per_item.most_common(1)[0]
+    per_second = Counter((item, int(at)) for at, item in writes)
+    turn = {key: round(message_phase[key] + status_phase[key], 2) for key in ("aws_requests", "dynamodb_write_units")}
+    return {
+        "turns": turns, "message": message_phase, "statuses": status_phase, "turn": turn,
+        "burst": {"messages": burst, "messages_per_second": round(burst / elapsed, 1),
+                  "busiest_item": busiest.split("/", 1)[1], "busiest_item_writes_per_message": round(
+                      busiest_writes / burst, 3),
+                  "busiest_item_writes_per_second_at_1000_messages_per_second": round(1000 * busiest_writes / burst),
+                  "busiest_item_most_writes_in_one_second_measured": max(per_second.values())},
+    }
 
 
 def llm_reply_latency(messages: int = 8) -> dict[str, Any]:
@@ -457,19 +628,33 @@ def main() -> int:
     print("counting AWS requests (100 tenants x 3 instances) ...", file=sys.stderr)
     large = requests_per_message(3, 100, 30, counter)
     print("measuring the burst quiet window's added LLM latency ...", file=sys.stderr)
-    burst = llm_reply_latency()
-    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"],
-                            {name: m["memory_size_mb"] for name, m in mem.items()})
+    burst_window = llm_reply_latency()
+    memory_mb = {name: m["memory_size_mb"] for name, m in mem.items()}
+    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"], memory_mb)
+    print("counting a whole turn: message, reply, its three statuses; then a burst ...", file=sys.stderr)
+    turn = requests_per_turn(30, 100, counter)
+    per_turn = Counter(turn["message"]["by_operation"])
+    per_turn.update(turn["statuses"]["by_operation"])
+    invocations = sum(turn["message"]["worker_invocations"].values()) + sum(
+        turn["statuses"]["worker_invocations"].values())
+    turn_cost = cost_per_million(dict(per_turn), turn["turn"]["dynamodb_write_units"], memory_mb, statuses=3,
+                                 worker_invocations=invocations)
     results = {
         "cold_start": cold, "memory": mem, "warm_webhook": warm,
-        "requests_1_tenant": small, "requests_100_tenants": large, "llm_reply_latency": burst,
+        "requests_1_tenant": small, "requests_100_tenants": large, "llm_reply_latency": burst_window,
         "cost_per_million_messages": cost, "prices": PRICES, "prices_date": PRICES_DATE,
+        "turn": turn, "cost_per_million_turns": turn_cost,
         "targets": {
             "aws_requests_per_message<=10": small["aws_requests_per_message"] <= 10,
             "dynamodb_wcu_per_message<=5": small["dynamodb_write_units_per_message"] <= 5,
             "usd_per_million<=5": cost["total_usd"] <= 5,
             # The SQS event source's receives and deletes depend on batching, not on tenants.
             "same_requests_at_100_tenants": _per_message_work(small) == _per_message_work(large),
+            "dynamodb_wcu_per_status<=1": turn["statuses"]["dynamodb_write_units"] / 3 <= 1,
+            "dynamodb_wcu_per_turn<=7": turn["turn"]["dynamodb_write_units"] <= 7,
+            "usd_per_million_turns_before_lambda_compute<=11": turn_cost["total_before_lambda_compute_usd"] <= 11,
+            "busiest_item<=100_writes_per_second_at_1000_messages_per_second":
+                turn["burst"]["busiest_item_writes_per_second_at_1000_messages_per_second"] <= 100,
         },
     }
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2))
@@ -506,6 +691,24 @@ def render(r: dict[str, Any]) -> str:
     c = r["cost_per_million_messages"]
     lines += ["", f"cost per million messages (prices of {r['prices_date']}, excluding LLM, TTS and Meta): "
                   f"${c['total_usd']}"]
+    lines += [f"    {k:<30} ${v}" for k, v in c["items"].items()]
+    t = r["turn"]
+    lines += ["", f"a whole turn (a returning user's message, one reply, its sent/delivered/read statuses), "
+                  f"{t['turns']} turns:",
+              f"    message + reply: {t['message']['aws_requests']} AWS requests, "
+              f"{t['message']['dynamodb_write_units']} DynamoDB WCU",
+              f"    three statuses:  {t['statuses']['aws_requests']} AWS requests, "
+              f"{t['statuses']['dynamodb_write_units']} DynamoDB WCU",
+              f"    turn:            {t['turn']['aws_requests']} AWS requests, {t['turn']['dynamodb_write_units']} WCU"]
+    lines += [f"    {op:<40} {n}" for op, n in t["statuses"]["by_operation"].items()]
+    b = t["burst"]
+    lines += [f"  burst of {b['messages']} messages on one number ({b['messages_per_second']} msg/s locally): the "
+              f"busiest item ({b['busiest_item']}) took {b['busiest_item_writes_per_message']} writes per message "
+              f"= {b['busiest_item_writes_per_second_at_1000_messages_per_second']} writes/s at 1,000 msg/s "
+              f"(most in one second here: {b['busiest_item_most_writes_in_one_second_measured']})"]
+    c = r["cost_per_million_turns"]
+    lines += ["", f"cost per million turns: ${c['total_usd']} "
+                  f"(before Lambda compute ${c['total_before_lambda_compute_usd']})"]
     lines += [f"    {k:<30} ${v}" for k, v in c["items"].items()]
     lines += ["", "targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in r["targets"].items())]
     return "\n".join(lines)

@@ -65,6 +65,7 @@ def run() -> int:
             aws_port=int(os.environ.get("LOCAL_AWS_PORT", "4566")),
             api_port=int(os.environ.get("LOCAL_API_PORT", "3000")),
             tenants=_tenants_from_env(),
+            schedule_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60")),
         )
         platform.start()
         starting = False

@@ -77,3 +77,18 @@ def text_payload(phone_number_id: str, user: str, text: str, message_id: str | N
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
             "contacts": [{"profile": {"name": "Local User"}, "wa_id": user}],
             "messages": [message]}}]}]}
+
+
+def status_payload(phone_number_id: str, user: str, message_id: str, status: str,
+                   callback_data: str | None = None) -> dict[str, Any]:
+    """A statuses webhook as Meta sends it for a message we sent; Meta echoes the
+    `biz_opaque_callback_data` the message was sent with (the platform's tag)."""
+    item: dict[str, Any] = {"id": message_id, "status": status, "timestamp": str(int(time.time())),
+                            "recipient_id": user}
+    if callback_data is not None:
+        item["biz_opaque_callback_data"] = callback_data
+    return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+            "statuses": [item]}}]}]}

@@ -4,9 +4,16 @@
     POST /{version}/{phone_number_id}/media      multipart upload -> {"id": media_id}
     GET  /{version}/{media_id}                   {url, mime_type, sha256, file_size, id}
     GET  /media/{media_id}                       the uploaded bytes (the `url` above; bearer token required)
+    GET  /{version}/{phone_number_id}            the number's health fields (any other id than a media id)
+    GET  /{version}/debug_token?input_token=...  {data: {is_valid, expires_at, scopes}}
 
 Media a user sends (a voice note) is put here by the test or `devstack send --voice` with
 `add_inbound_media` (`POST /_local/inbound-media`), then downloaded by the bot as from Meta.
+
+Every non-empty token is accepted for every number, unless a test or `POST /_local/graph/control`
+(`control()`) said otherwise: `{"expire_token": T}` makes T fail with 190 everywhere (and
+`{"restore_token": T}` undoes it), `{"phone_number_id": P, "quality_rating": "RED",
+"messaging_limit_tier": ...}` changes what P reports, `{"reset": true}` forgets all of it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from wabot.whatsapp.messages import from_graph_payload
 
@@ -47,12 +55,41 @@ def _fingerprint(authorization: str) -> str:
     return hashlib.sha256(token).hexdigest()[:16]
 
 
+_PHONE_DEFAULTS: dict[str, str] = {
+    "verified_name": "Local Test Business", "quality_rating": "GREEN", "messaging_limit_tier": "TIER_1K",
+    "name_status": "APPROVED", "code_verification_status": "VERIFIED", "status": "CONNECTED", "throughput": "STANDARD",
+}
+
+
 @dataclass
 class FakeGraphApi:
     base_url: str  # e.g. http://127.0.0.1:3000/_local/graph
     outbox: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    expired: set[str] = field(default_factory=set)  # fingerprints of tokens reported as expired
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)  # phone_number_id -> overridden fields
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def control(self, body: bytes) -> GraphResponse:
+        """The tests' and demos' lever: expire or restore a token, change a number's quality."""
+        try:
+            order = json.loads(body or b"{}")
+        except ValueError:
+            return _error(400, 100, "control body must be JSON")
+        if not isinstance(order, dict):
+            return _error(400, 100, "control body must be an object")
+        with self._lock:
+            if order.get("reset"):
+                self.expired.clear()
+                self.numbers.clear()
+            if isinstance(order.get("expire_token"), str):
+                self.expired.add(_fingerprint("Bearer " + order["expire_token"]))
+            if isinstance(order.get("restore_token"), str):
+                self.expired.discard(_fingerprint("Bearer " + order["restore_token"]))
+            if isinstance(order.get("phone_number_id"), str):
+                fields = {k: v for k, v in order.items() if k in _PHONE_DEFAULTS and isinstance(v, str)}
+                self.numbers.setdefault(order["phone_number_id"], {}).update(fields)
+        return _ok({"success": True})
 
     def clear(self) -> None:
         with self._lock:
@@ -73,7 +110,7 @@ class FakeGraphApi:
             self.media[media_id] = (mime_type, data)
         return media_id
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> GraphResponse:
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> GraphResponse:
         if not headers.get("authorization", "").lower().startswith("bearer ") or \
                 len(headers["authorization"]) <= len("bearer "):
             return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
@@ -81,12 +118,18 @@ class FakeGraphApi:
             self._record({"method": "GET", "path": "/media/{id}", "media_id": match.group(1),
                           "token_sha256": _fingerprint(headers["authorization"])})
             return self._download(match.group(1))
+        if method == "GET" and re.fullmatch(r"/(v\d+\.\d+)/debug_token", path):
+            return self._debug_token(parse_qs(query).get("input_token", [""])[0])
+        if _fingerprint(headers["authorization"]) in self.expired:
+            return _error(401, 190, "Error validating access token: Session has expired")
         if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/messages", path)):
             return self._messages(path, match.group(2), body, _fingerprint(headers["authorization"]))
         if method == "POST" and (match := re.fullmatch(r"/(v\d+\.\d+)/(\w+)/media", path)):
             return self._upload(path, match.group(2), headers.get("content-type", ""), body)
         if method == "GET" and (match := re.fullmatch(r"/(v\d+\.\d+)/([\w.-]+)", path)):
-            return self._media_info(match.group(2))
+            with self._lock:
+                is_media = match.group(2) in self.media
+            return self._media_info(match.group(2)) if is_media else self._phone_number(match.group(2))
         return _error(400, 100, f"Unsupported {method} request to {path}", "GraphMethodException")
 
     def _messages(self, path: str, phone_number_id: str, body: bytes, token_sha256: str) -> GraphResponse:
@@ -106,11 +149,29 @@ class FakeGraphApi:
             self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
                           "token_sha256": token_sha256, "body": payload, "error": str(exc)})
             return _error(400, 100, f"(#100) Invalid parameter: {exc}")
+        wamid = f"wamid.LOCAL{uuid.uuid4().hex.upper()}"
         self._record({"method": "POST", "path": path, "phone_number_id": phone_number_id,
-                      "token_sha256": token_sha256, "body": payload})
+                      "token_sha256": token_sha256, "body": payload, "message_id": wamid})
         to = payload.get("to") or payload.get("recipient")
         return _ok({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": str(to).lstrip("+")}],
-                    "messages": [{"id": f"wamid.LOCAL{uuid.uuid4().hex.upper()}"}]})
+                    "messages": [{"id": wamid}]})
+
+    def _phone_number(self, phone_number_id: str) -> GraphResponse:
+        if not phone_number_id.isdigit():
+            return _error(400, 100, f"(#100) Unsupported get request. Object with ID '{phone_number_id}' does not "
+                          "exist, cannot be loaded due to missing permissions, or does not support this operation",
+                          "GraphMethodException")
+        with self._lock:
+            fields = {**_PHONE_DEFAULTS, **self.numbers.get(phone_number_id, {})}
+        level = fields.pop("throughput")
+        return _ok({**fields, "display_phone_number": f"+1 555-{phone_number_id[-7:]}",
+                    "throughput": {"level": level}, "id": phone_number_id})
+
+    def _debug_token(self, input_token: str) -> GraphResponse:
+        valid = bool(input_token) and _fingerprint("Bearer " + input_token) not in self.expired
+        return _ok({"data": {"app_id": "000000000000000", "type": "SYSTEM_USER", "is_valid": valid,
+                             "expires_at": 0, "scopes": ["whatsapp_business_messaging",
+                                                         "whatsapp_business_management"]}})
 
     def _upload(self, path: str, phone_number_id: str, content_type: str, body: bytes) -> GraphResponse:
         fields = _multipart(content_type, body)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -26,7 +27,7 @@ from devstack.fake_graph import FakeGraphApi
 from devstack.gateway import Function, HttpApiGateway, load_functions
 from devstack.provision import Stack, provision
 from devstack.state import remove_state, state_path, write_state
-from devstack.template import resources_of_type
+from devstack.template import resources_of_type, scheduled_functions
 from wabot import aws
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.tenants import TenantRepository
@@ -78,10 +79,11 @@ class SqsPoller(threading.Thread):
     """Plays Lambda's SQS event source mapping: receive, invoke, delete what succeeded."""
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, function: Function, batch_size: int,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, window_seconds: float = 0) -> None:
         super().__init__(name=f"poller-{function.logical_id}", daemon=True)
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
         self._function, self._batch, self._stopping = function, batch_size, stop
+        self._window = window_seconds
 
     def run(self) -> None:
         while not self._stopping.is_set():
@@ -96,18 +98,25 @@ class SqsPoller(threading.Thread):
                 self._deliver(messages)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
-        """Up to the event source's batch size (SQS hands out 10 per call; larger batches, as
-        for statuses, are gathered from what is waiting, like Lambda's batching window)."""
+        """Up to the event source's batch size, gathered for up to its batching window once the
+        first message is there, as Lambda does (SQS hands out at most 10 per call)."""
         messages: list[dict[str, Any]] = []
-        wait = 1
-        while len(messages) < self._batch:
+        closes = None
+        while len(messages) < self._batch and not self._stopping.is_set():
+            left = 1.0 if closes is None else closes - time.monotonic()
+            if left <= 0:
+                break
             received = self._sqs.receive_message(
-                QueueUrl=self._url, MaxNumberOfMessages=min(10, self._batch - len(messages)), WaitTimeSeconds=wait,
+                QueueUrl=self._url, MaxNumberOfMessages=min(10, self._batch - len(messages)),
+                WaitTimeSeconds=max(0, min(1, math.ceil(left))) if closes is not None else 1,
                 AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
             if not received:
-                break
+                if closes is None or not messages:
+                    break
+                continue
             messages += received
-            wait = 0
+            if closes is None:
+                closes = time.monotonic() + self._window
         return messages
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
@@ -135,8 +144,12 @@ class SqsPoller(threading.Thread):
 
 class LocalPlatform:
     def __init__(self, aws_port: int = 4566, api_port: int = 3000, stack_name: str = "wabot-local",
-                 tenants: dict[str, str | None] | None = None) -> None:
+                 tenants: dict[str, str | None] | None = None, schedule_seconds: float = 60.0) -> None:
         self.aws_port, self.api_port, self.stack_name = aws_port, api_port, stack_name
+        self.schedule_seconds = schedule_seconds  # the template's schedules run this often (0: on demand only)
+        self.scheduled: list[Function] = []
+        self._schedule_lock = threading.Lock()
+        self._last_scheduled = 0
         self.tenant_keys: dict[str, str | None] = tenants if tenants is not None else {"demo": None}
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.graph = FakeGraphApi(base_url=f"{self.api_url}/_local/graph")
@@ -188,9 +201,12 @@ class LocalPlatform:
         self._server.daemon_threads = True
         self._serve(self._server, "http")
         self._start_pollers(session, functions)
+        self.scheduled = [functions[logical_id] for logical_id in scheduled_functions(self.stack.template)]
         log("creating the tenants and their admin keys")
         self._bootstrap()
         self._write_state_file()
+        if self.schedule_seconds > 0 and self.scheduled:
+            self._spawn(threading.Thread(target=self._schedule_loop, name="schedules", daemon=True))
         self.ready = True
 
     def stop(self) -> None:
@@ -250,6 +266,7 @@ class LocalPlatform:
         env["DEFAULT_STT_BASE_URL"] = f"{self.api_url}/_local/fake-stt"
         env["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.1/32"  # the fakes above, over plain http
         env["PUBLIC_API_URL"] = self.api_url  # the webhook URLs admins are shown
+        env["HEALTH_SLOT_SECONDS"] = "1"  # schedules run every few seconds here: each run is a new period
         return env
 
     def _start_pollers(self, session: boto3.Session, functions: dict[str, Function]) -> None:
@@ -261,7 +278,31 @@ class LocalPlatform:
                     continue
                 queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
                 self._spawn(SqsPoller(sqs, self.stack.refs[queue_id], self.stack.attributes[(queue_id, "Arn")],
-                                      functions[logical_id], event["Properties"].get("BatchSize", 10), self._stop))
+                                      functions[logical_id], event["Properties"].get("BatchSize", 10), self._stop,
+                                      float(self.stack.resolver.resolve(
+                                          event["Properties"].get("MaximumBatchingWindowInSeconds", 0)))))
+
+    def run_schedules(self) -> list[dict[str, Any]]:
+        """Invoke every scheduled function once now, as EventBridge Scheduler would (one run at a
+        time: the loop and `POST /_local/schedules/run` never overlap)."""
+        ran = []
+        with self._schedule_lock:
+            # Each run its own scheduled time, a second after the last at least: with the local
+            # 1-second period (HEALTH_SLOT_SECONDS) two runs are never one period.
+            self._last_scheduled = max(int(time.time()), self._last_scheduled + 1)
+            for function in self.scheduled:
+                event = {"scheduled_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._last_scheduled))}
+                try:
+                    ran.append({"function": function.logical_id, "result": function.invoke(event)})
+                except Exception as exc:
+                    log("scheduled function failed", level="ERROR", function=function.logical_id,
+                        error=type(exc).__name__)
+                    ran.append({"function": function.logical_id, "error": type(exc).__name__})
+        return ran
+
+    def _schedule_loop(self) -> None:
+        while not self._stop.wait(self.schedule_seconds):
+            self.run_schedules()
 
     def _bootstrap(self) -> None:
         assert self.stack is not None
@@ -276,7 +317,8 @@ class LocalPlatform:
 
     # ---- local endpoints -------------------------------------------------------------------
 
-    def handle_local(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+    def handle_local(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                     query: str = "") -> tuple[int, str, bytes]:
         if path == "/_local/health":
             status = 200 if self.ready else 503
             return status, "application/json", json.dumps({"ready": self.ready}).encode()
@@ -291,8 +333,13 @@ class LocalPlatform:
         faked = fakes.handle(method, path, body, headers.get("content-type", ""))
         if faked is not None:
             return faked
+        if path == "/_local/graph/control" and method == "POST":
+            answer = self.graph.control(body)
+            return answer.status, answer.content_type, answer.body
+        if path == "/_local/schedules/run" and method == "POST":
+            return 200, "application/json", json.dumps({"ran": self.run_schedules()}).encode()
         if path.startswith("/_local/graph/"):
-            answer = self.graph.handle(method, path.removeprefix("/_local/graph"), headers, body)
+            answer = self.graph.handle(method, path.removeprefix("/_local/graph"), headers, body, query)
             return answer.status, answer.content_type, answer.body
         return 404, "application/json", b'{"message": "Not Found"}'
 
@@ -307,7 +354,8 @@ def _handler_class(platform: LocalPlatform) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {name.lower(): value for name, value in self.headers.items()}
             if url.path.startswith("/_local/"):
-                status, content_type, payload = platform.handle_local(self.command, url.path, headers, body)
+                status, content_type, payload = platform.handle_local(self.command, url.path, headers, body,
+                                                                      url.query)
                 response_headers = {"content-type": content_type}
             elif platform.gateway is None:
                 status, response_headers, payload = 503, {"content-type": "application/json"}, b"{}"

@@ -106,3 +106,13 @@ def function_environment(template: dict[str, Any], logical_id: str, resolver: Re
     global_vars = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
     return {name: str(resolver.resolve(value)) for name, value in {**global_vars, **own}.items()}
+
+
+SCHEDULE_EVENT_TYPES = ("Schedule", "ScheduleV2")
+
+
+def scheduled_functions(template: dict[str, Any]) -> list[str]:
+    """Functions a schedule (EventBridge rule or Scheduler) starts, in template order."""
+    return [logical_id for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items()
+            if any(event.get("Type") in SCHEDULE_EVENT_TYPES
+                   for event in resource["Properties"].get("Events", {}).values())]

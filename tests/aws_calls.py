@@ -76,8 +76,10 @@ def _item_operations(body: dict) -> tuple[str, ...]:
 def _touched(service: str, body: dict) -> tuple[str, ...]:
     if service == "dynamodb":
         # Every key value and key-condition value of the request: tenant keys start with
-        # TENANT#, the platform's claims with PHONE#; other attributes never do.
-        return tuple(s for s in _strings(body) if s.startswith(("TENANT#", "PHONE#")))
+        # TENANT#, the platform's claims with PHONE#, the running-instances index's with
+        # RUNNING# (a key only in a Query of that index: on a config item it is an attribute).
+        prefixes = ("TENANT#", "PHONE#", "RUNNING#") if "IndexName" in body else ("TENANT#", "PHONE#")
+        return tuple(s for s in _strings(body) if s.startswith(prefixes))
     if service == "ssm":
         names = body.get("Names") or [body.get("Name") or body.get("Path")]
         return tuple(name for name in names if name)

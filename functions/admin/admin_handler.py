@@ -24,6 +24,7 @@ from admin_models import (
     FunnelTemplateList,
     FunnelTemplateOut,
     InstanceCreate,
+    InstanceHealth,
     InstanceList,
     InstanceOut,
     InstanceStats,
@@ -60,6 +61,7 @@ from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FunnelRepository
+from wabot.repositories.health import HealthRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.secrets import SecretStore
@@ -67,6 +69,7 @@ from wabot.repositories.stats import StatsRepository
 from wabot.settings import AdminSettings
 from wabot.tenancy import TenantContext
 from wabot.tenant_credentials import TenantCredentials
+from wabot.whatsapp.graph import GraphClient
 
 logger = Logger(service="admin")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -120,6 +123,8 @@ def service() -> AdminService:
         conversations=ConversationStore(tenants, settings_.app_table),
         inbound=EventPublisher(aws.client("sqs"), settings_.inbound_queue_url),
         llm_config=LlmConfigRepository(tenants, settings_.app_table),
+        graph=GraphClient.from_settings(settings_),
+        health=HealthRepository(tenants, settings_.app_table),
     )
 
 
@@ -278,6 +283,12 @@ def reset_user_state(instance_id: str, user: str) -> UserStateReset:
           "WhatsApp's 24-hour window", responses=_documented(SendAccepted, 403, 404, 409, success=202))
 def send(instance_id: str, body: SendRequest) -> tuple[SendAccepted, int]:
     return service().send(caller(), instance_id, body), 202
+
+
+@app.get(INSTANCE + "/health", summary="WhatsApp account health: token, quality, limits, template statuses",
+         responses=_documented(InstanceHealth, 403, 404))
+def health(instance_id: str) -> InstanceHealth:
+    return service().health_of(caller(), instance_id)
 
 
 @app.get(INSTANCE + "/status", summary="State and health", responses=_documented(InstanceStatus, 403, 404))

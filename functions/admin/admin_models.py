@@ -11,6 +11,7 @@ from wabot.funnel.simulate import SimulatedInput, SimulatedTurn
 from wabot.funnel.templates import TEMPLATES
 from wabot.identity import normalize_user_ref
 from wabot.models.activity import ActivityEntry
+from wabot.models.health import AccountAlert, HealthError, Summary, TemplateChange, TokenStatus
 from wabot.models.instance import LlmParams
 from wabot.models.principal import PRINCIPAL_PATTERN, Role
 from wabot.net import base_url_problem
@@ -26,7 +27,8 @@ MAX_LISTS_CHARACTERS = 100_000
 TemplateName = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]
 FLOW_DOCUMENT = "a flow document (JSON Schema: GET /admin/funnel/schema.json; README: the flow language)"
 TtsEngine = Literal["xtts", "piper", "openvoice"]
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "app_token", "notify_secret")
+ACTION_FIELDS = ("rotate_notify_secret",)  # requests, not stored fields
 
 
 def _plain_base_url(url: HttpUrl) -> HttpUrl:
@@ -56,6 +58,15 @@ class InstanceFields(BaseModel):
     access_token: str | None = _secret_field()
     app_secret: str | None = _secret_field()
     verify_token: str | None = _secret_field()
+    app_token: str | None = Field(default=None, min_length=8, max_length=4096,
+                                  description="write-only, optional: an app token for /debug_token health checks")
+    notify_url: BackendUrl | None = Field(default=None, description="admin only: https URL for signed health "
+                                          "notifications (null removes it)")
+    notify_secret: str | None = Field(default=None, min_length=16, max_length=4096,
+                                      description="write-only: HMAC key of the notifications; generated when a "
+                                                  "notify_url is set without one")
+    rotate_notify_secret: bool | None = Field(default=None, description="true: a new notify_secret is generated "
+                                              "and answered once in generated_notify_secret")
     enabled: bool | None = None
     language: Literal["en", "ru"] | None = None
     llm_backend: str | None = Field(default=None, pattern=LLM_BACKEND_PATTERN)
@@ -91,7 +102,7 @@ class InstanceFields(BaseModel):
 
     def config_changes(self) -> dict:
         """The non-secret fields the caller gave (null clears an optional field)."""
-        dumped = self.model_dump(mode="json", include=self.model_fields_set - set(SECRET_FIELDS))
+        dumped = self.model_dump(mode="json", include=self.model_fields_set - set(SECRET_FIELDS) - set(ACTION_FIELDS))
         return {name: getattr(self, name) if name == "llm_params" else dumped[name] for name in dumped}
 
     def secret_changes(self) -> dict[str, str]:
@@ -117,6 +128,8 @@ class MaskedSecrets(BaseModel):
     access_token: str | None = Field(description="last 4 characters at most, or null when not set")
     app_secret: str | None
     verify_token: str | None
+    app_token: str | None = None
+    notify_secret: str | None = None
 
 
 class InstanceOut(BaseModel):
@@ -150,10 +163,13 @@ class InstanceOut(BaseModel):
     rate_limit_count: int
     rate_limit_hours: float
     owner_id: str | None
+    notify_url: str | None = None
+    sends_paused: bool = Field(default=False, description="the access token was found invalid: nothing is sent")
     version: int
     created_at: datetime | None
     updated_at: datetime | None
     secrets: MaskedSecrets
+    generated_notify_secret: str | None = Field(default=None, description="only in the answer that generated it")
 
 
 class InstanceList(BaseModel):
@@ -195,10 +211,40 @@ class InstanceStats(BaseModel):
     totals: dict[str, int]
 
 
+class HealthSummary(BaseModel):
+    id: str
+    status: Summary
+    reason: str
+
+
 class TenantStats(BaseModel):
     instances: int
     totals: dict[str, int]
     by_instance: dict[str, dict[str, int]]
+    not_ok: list[HealthSummary] = Field(default_factory=list, description="instances whose health is not ok")
+
+
+class TokenHealth(BaseModel):
+    status: TokenStatus
+    checked_at: datetime | None
+    expires_at: datetime | None
+
+
+class InstanceHealth(HealthSummary):
+    token: TokenHealth
+    sends_paused: bool
+    display_phone_number: str | None
+    verified_name: str | None
+    quality_rating: str | None
+    messaging_limit_tier: str | None
+    name_status: str | None
+    code_verification_status: str | None
+    phone_status: str | None
+    throughput: str | None
+    account_restricted: bool
+    template_changes: list[TemplateChange]
+    account_events: list[AccountAlert]
+    last_error: HealthError | None
 
 
 class StatsReset(BaseModel):

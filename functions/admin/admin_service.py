@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets as random_secrets
 import time
 import unicodedata
 import uuid
@@ -30,8 +31,10 @@ from admin_models import (
     FunnelTemplateInfo,
     FunnelTemplateList,
     FunnelTemplateOut,
+    HealthSummary,
     InstanceCreate,
     InstanceFields,
+    InstanceHealth,
     InstanceList,
     InstanceOut,
     InstanceStats,
@@ -52,6 +55,7 @@ from admin_models import (
     SimulationOut,
     StatsReset,
     TenantStats,
+    TokenHealth,
     UserStateReset,
     sum_counters,
 )
@@ -62,20 +66,24 @@ from wabot.funnel.flow import Flow
 from wabot.funnel.simulate import simulate
 from wabot.funnel.templates import TEMPLATES, default_funnel, template, template_document
 from wabot.funnel.validation import parse_flow
+from wabot.health import CheckResult, check_credentials, store_check
 from wabot.identity import normalize_user_ref
 from wabot.models.events import InboundEvent
+from wabot.models.health import HealthRecord, summarize
 from wabot.models.instance import InstanceConfig
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FlowTooLarge, FunnelRepository
+from wabot.repositories.health import HealthRepository, StaleResult
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider, TenantSettings
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.stt import STT_PROVIDER_KINDS
 from wabot.tenancy import TenantContext, is_slug
+from wabot.whatsapp.graph import GraphClient
 
 _CYRILLIC = dict(zip(
     "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
@@ -134,7 +142,7 @@ def _require_admin(caller: TenantContext) -> None:
 
 
 # Servers the platform calls on the tenant's behalf: only an admin chooses them (SSRF).
-ADMIN_ONLY_FIELDS = frozenset({"llm_base_url"})
+ADMIN_ONLY_FIELDS = frozenset({"llm_base_url", "notify_url"})
 
 
 def _check_admin_only_fields(caller: TenantContext, data: InstanceFields, old: InstanceConfig | None) -> None:
@@ -156,6 +164,22 @@ def _check_list_sizes(config: InstanceConfig) -> None:
                                   f"{MAX_LISTS_CHARACTERS} characters")
 
 
+def _health_view(config: InstanceConfig, record: HealthRecord) -> InstanceHealth:
+    summary = summarize(record)
+    phone = record.phone
+    return InstanceHealth(
+        id=config.instance_id, status=summary.status, reason=summary.reason,
+        token=TokenHealth(status=record.token_status, checked_at=record.checked_at,
+                          expires_at=record.token_expires_at),
+        sends_paused=config.sends_paused, display_phone_number=phone.display_phone_number,
+        verified_name=phone.verified_name, quality_rating=phone.quality_rating,
+        messaging_limit_tier=phone.messaging_limit_tier, name_status=phone.name_status,
+        code_verification_status=phone.code_verification_status, phone_status=phone.status,
+        throughput=phone.throughput, account_restricted=record.account_restricted,
+        template_changes=record.template_changes, account_events=record.account_events,
+        last_error=record.last_error)
+
+
 @dataclass
 class AdminService:
     instances: InstanceRepository
@@ -169,6 +193,8 @@ class AdminService:
     conversations: ConversationStore
     inbound: EventPublisher
     llm_config: LlmConfigRepository
+    graph: GraphClient
+    health: HealthRepository
 
     # ---- instances -----------------------------------------------------------------------
 
@@ -182,17 +208,54 @@ class AdminService:
             raise ForbiddenError("read-only access" if caller.role == "guest" else "not your instance")
         return config
 
-    def _views(self, caller: TenantContext, configs: list[InstanceConfig], base_url: str) -> list[InstanceOut]:
+    def _views(self, caller: TenantContext, configs: list[InstanceConfig], base_url: str,
+               generated_notify_secret: str | None = None) -> list[InstanceOut]:
         masked = self.secrets.masked(caller, [c.instance_id for c in configs])
         return [
             InstanceOut(
                 id=c.instance_id,
                 webhook_url=f"{base_url}/webhook/{c.tenant_id}/{c.instance_id}",
                 secrets=MaskedSecrets(**masked[c.instance_id]),
+                generated_notify_secret=generated_notify_secret,
                 **c.model_dump(exclude={"tenant_id", "instance_id"}),
             )
             for c in configs
         ]
+
+    def _check_credentials(self, phone_number_id: str, token: str | None, app_token: str | None,
+                           field: str) -> CheckResult | None:
+        """422 when the Graph API refuses the token for this number (also stops claiming another
+        business's number); an unreachable Graph API does not block the change (health: unknown)."""
+        if not token:
+            return None
+        result = check_credentials(self.graph, phone_number_id, token, app_token)
+        error = result.error
+        if result.token_status == "invalid" or (error is not None and error.code == 100):  # noqa: S105
+            raise InvalidInput(field, "the access token cannot read this phone number "
+                                      f"(Graph API error {error.code if error else 'unknown'})")
+        return result
+
+    def _store_check(self, caller: TenantContext, instance_id: str, result: CheckResult | None) -> None:
+        if result is None:
+            return
+        with contextlib.suppress(StaleResult):  # a newer scheduled check already wrote its result
+            store_check(self.health, self.instances, caller, instance_id, result, datetime.now(UTC))
+
+    @staticmethod
+    def _notify_secret(data: InstanceFields, notify_url: str | None, instance_id: str | None,
+                       secret_changes: dict[str, str]) -> str | None:
+        """Generate the notifications' HMAC key when asked, or when a URL is set without any;
+        the answer carries it this once (it is stored only in SSM)."""
+        if "notify_secret" in secret_changes or not notify_url:
+            return None
+        if data.rotate_notify_secret or instance_id is None or "notify_url" in data.model_fields_set:
+            secret_changes["notify_secret"] = random_secrets.token_urlsafe(32)
+            return secret_changes["notify_secret"]
+        return None
+
+    def health_of(self, caller: TenantContext, instance_id: str) -> InstanceHealth:
+        config = self._load(caller, instance_id)
+        return _health_view(config, self.health.get(caller, instance_id))
 
     def list_instances(self, caller: TenantContext, base_url: str, limit: int, cursor: str | None) -> InstanceList:
         owner = caller.principal_id if caller.role == "user" else None
@@ -217,6 +280,10 @@ class AdminService:
         flow = template(data.funnel_template) if data.funnel_template else None
         self._check_backend(caller, fields.get("llm_backend"))
         self._check_backend(caller, fields.get("stt_backend"), "stt_backend")
+        secret_changes = data.secret_changes()
+        check = self._check_credentials(data.phone_number_id, secret_changes.get("access_token"),
+                                        secret_changes.get("app_token"), "access_token")
+        generated = self._notify_secret(data, fields.get("notify_url"), None, secret_changes)
         base = slugify(data.name)
         taken = self.instances.ids_starting_with(caller, base)
         for attempt in range(2, 200):
@@ -234,15 +301,16 @@ class AdminService:
         else:
             raise InvalidInput("name", "too many instances with this name")
         try:
-            for name, value in data.secret_changes().items():
+            for name, value in secret_changes.items():
                 self.secrets.put(caller, config.instance_id, name, value)
             if flow is not None:
                 self.funnels.put(caller, config.instance_id, flow)
         except Exception:
             self.instances.delete(caller, config)  # nothing half-created stays behind
             raise
+        self._store_check(caller, config.instance_id, check)
         self._audit(caller, config.instance_id, "instance created", sorted(data.model_fields_set))
-        return self._views(caller, [config], base_url)[0]
+        return self._views(caller, [config], base_url, generated)[0]
 
     def update_instance(self, caller: TenantContext, instance_id: str, data: InstanceUpdate,
                         base_url: str) -> InstanceOut:
@@ -257,16 +325,31 @@ class AdminService:
                 raise InvalidInput(required, "may not be null")
         self._check_backend(caller, changes.get("llm_backend"))
         self._check_backend(caller, changes.get("stt_backend"), "stt_backend")
+        secret_changes = data.secret_changes()
+        check = None
+        new_number = changes.get("phone_number_id") or old.phone_number_id
+        if "access_token" in secret_changes or new_number != old.phone_number_id:
+            # The credentials change: can the (new) token read the (new) number? Checked before anything is written.
+            token = secret_changes.get("access_token") or self.secrets.current(caller, instance_id, "access_token")
+            app_token = secret_changes.get("app_token") or self.secrets.current(caller, instance_id, "app_token")
+            check = self._check_credentials(new_number, token, app_token,
+                                            "access_token" if "access_token" in secret_changes else "phone_number_id")
+            if check is not None and check.token_status == "valid":  # noqa: S105 - a status word
+                changes["sends_paused"] = False  # a working token resumes sends at once
+        notify_url = changes.get("notify_url", old.notify_url)
+        generated = self._notify_secret(data, notify_url, instance_id, secret_changes)
         # Secrets first: the version bump below makes warm functions re-read them.
-        for name, value in data.secret_changes().items():
+        for name, value in secret_changes.items():
             self.secrets.put(caller, instance_id, name, value)
         new = self._validated({**old.model_dump(), **changes, "version": old.version + 1,
                                "updated_at": datetime.now(UTC)})
         _check_list_sizes(new)
         self.instances.replace(caller, old, new)
         self.registry.invalidate(caller, instance_id)
+        if check is not None:
+            self._store_check(caller, instance_id, check)
         self._audit(caller, instance_id, "instance updated", sorted(data.model_fields_set))
-        return self._views(caller, [new], base_url)[0]
+        return self._views(caller, [new], base_url, generated)[0]
 
     def delete_instance(self, caller: TenantContext, instance_id: str) -> None:
         config = self._load(caller, instance_id, write=True)
@@ -328,16 +411,20 @@ class AdminService:
     def tenant_stats(self, caller: TenantContext, days: int) -> TenantStats:
         owner = caller.principal_id if caller.role == "user" else None
         by_instance: dict[str, dict[str, int]] = {}
+        not_ok: list[HealthSummary] = []
         cursor = None
         while True:
             configs, cursor = self.instances.list(caller, limit=100, cursor=cursor, owner_id=owner)
             for config in configs:
                 rows = self.stats.days(caller, config.instance_id, days=days)
                 by_instance[config.instance_id] = sum_counters([row["counters"] for row in rows])
+                health = summarize(self.health.get(caller, config.instance_id))
+                if health.status != "ok":
+                    not_ok.append(HealthSummary(id=config.instance_id, status=health.status, reason=health.reason))
             if cursor is None:
                 break
         return TenantStats(instances=len(by_instance), totals=sum_counters(list(by_instance.values())),
-                           by_instance=by_instance)
+                           by_instance=by_instance, not_ok=not_ok)
 
     # ---- funnel, users, manager replies ----------------------------------------------------------
 

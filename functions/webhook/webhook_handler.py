@@ -22,7 +22,7 @@ from webhook_ingress import (
 
 from wabot import aws
 from wabot.errors import NotFoundError, QueueSendError, TenantContextError
-from wabot.queue import EventPublisher
+from wabot.queue import EventPublisher, HealthQueue
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.secrets import SecretStore
@@ -49,6 +49,7 @@ def ingress() -> WebhookIngress:
         activity=ActivityLog(tenants, settings.app_table, settings.activity_ttl_days),
         max_body_bytes=settings.max_body_bytes,
         logger=logger,
+        health_queue=HealthQueue(aws.client("sqs"), settings.health_queue_url),
     )
 
 

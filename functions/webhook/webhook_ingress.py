@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from wabot.errors import PlatformError
 from wabot.models.events import InboundEvent
+from wabot.models.health import ACCOUNT_FIELDS, AccountEvent
 from wabot.models.instance import InstanceConfig
 from wabot.models.webhook import (
     MESSAGES_FIELD,
@@ -24,7 +25,7 @@ from wabot.models.webhook import (
     Status,
     WebhookPayload,
 )
-from wabot.queue import EventPublisher
+from wabot.queue import EventPublisher, HealthQueue
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.secrets import SecretStore
@@ -58,6 +59,7 @@ class Notification:
     """What one webhook POST contained, after routing it to the instance."""
 
     events: list[InboundEvent] = field(default_factory=list)
+    account_events: list[AccountEvent] = field(default_factory=list)
     ignored_changes: int = 0
     foreign_phone_number_ids: list[str] = field(default_factory=list)
     value_error_codes: list[int] = field(default_factory=list)
@@ -181,10 +183,19 @@ class _ChangeNormalizer:
 
 
 def normalize(payload: WebhookPayload, config: InstanceConfig, request_id: str, now: int) -> Notification:
-    """Every message and status addressed to the instance's own number becomes one event."""
+    """Every message and status addressed to the instance's own number becomes one event; every
+    account change of the instance's business account (when it names one) one account event."""
     result = Notification()
     for entry in payload.entry:
         for change in entry.changes:
+            if change.field in ACCOUNT_FIELDS:
+                if config.waba_id and entry.id != config.waba_id:
+                    result.foreign_phone_number_ids.append(f"waba:{entry.id or 'missing'}"[:64])
+                    continue
+                result.account_events.append(AccountEvent(
+                    tenant_id=config.tenant_id, instance_id=config.instance_id, field=change.field,
+                    value=change.value, time=entry.time if entry.time and entry.time > 0 else now))
+                continue
             if change.field != MESSAGES_FIELD:
                 result.ignored_changes += 1
                 continue
@@ -217,10 +228,12 @@ class WebhookIngress:
         activity: ActivityLog,
         max_body_bytes: int,
         logger: Any,
+        health_queue: HealthQueue | None = None,
     ) -> None:
         self._registry = registry
         self._secrets = secrets
         self._publisher = publisher
+        self._health_queue = health_queue
         self._activity = activity
         self._max_body_bytes = max_body_bytes
         self._logger = logger
@@ -273,6 +286,10 @@ class WebhookIngress:
                 extra={"foreign_phone_number_ids": notification.foreign_phone_number_ids},
             )
         self._publisher.publish(notification.events)
+        if notification.account_events:
+            if self._health_queue is None:
+                raise ValueError("account events need the health queue")
+            self._health_queue.send(notification.account_events)
         notable = {
             "ignored_changes": notification.ignored_changes,
             "foreign_phone_number_ids": notification.foreign_phone_number_ids,

@@ -461,3 +461,42 @@ def test_funnel_tab_templates_simulate_and_problems_at_their_node(console):
         page.get_by_role("button", name="Refresh").click()
         page.wait_for_timeout(250)
     expect(table.get_by_role("row", name=re.compile(r"^welcome 1 "))).to_be_visible()
+
+
+def test_health_shows_on_the_overview_and_in_the_bots_health_tab(console):
+    stack = console.stack
+    token = "console-health-token-0001"
+    created = stack.client.admin("POST", "/admin/whatsapp/instances", {
+        "name": "Health Watch", "phone_number_id": "106540352248888", "access_token": token,
+        "app_secret": SECRETS[1], "verify_token": "console-health-verify"})
+    assert created.status_code == 201, created.text
+    assert httpx.post(f"{stack.api}/_local/graph/control", json={"expire_token": token}).status_code == 200
+    assert httpx.post(f"{stack.api}/_local/schedules/run", timeout=30).status_code == 200
+
+    page = console.open().sign_in().page
+    attention = page.get_by_test_id("needs-attention")
+    for _ in range(40):  # the health worker runs from the queue: reload until it has written
+        if attention.get_by_role("link", name="health-watch").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+        attention = page.get_by_test_id("needs-attention")
+    expect(attention.get_by_role("link", name="health-watch")).to_be_visible()
+    expect(attention).to_contain_text("failing")
+    attention.get_by_role("link", name="health-watch").click()
+    expect(page.get_by_role("tab", name="Health")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_test_id("health-status")).to_contain_text("failing")
+    expect(page.get_by_test_id("health-status")).to_contain_text("access token invalid")
+    panel = page.get_by_role("tabpanel")
+    expect(panel).to_contain_text("invalid")
+    expect(panel).to_contain_text("Sends paused")
+    assert token not in page.content()
+    console.screenshot("bot-health")
+
+    # Russian labels, and the tab order ends with Status (keyboard End still reaches it).
+    page.get_by_label("Language", exact=True).select_option("ru")
+    expect(page.get_by_role("tab", name="Здоровье")).to_be_visible()
+    expect(page.get_by_test_id("health-status")).to_contain_text("сбой")
+    page.get_by_label("Язык", exact=True).select_option("en")
+    assert httpx.post(f"{stack.api}/_local/graph/control", json={"restore_token": token}).status_code == 200
+    assert not console.traffic.errors

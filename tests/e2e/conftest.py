@@ -58,6 +58,9 @@ def start_stack() -> RunningStack:
     api_port, aws_port = free_port(), free_port()
     env = {**os.environ, "LOCAL_API_PORT": str(api_port), "LOCAL_AWS_PORT": str(aws_port),
            "LOCAL_ADMIN_KEY": ADMIN_KEY, "LOCAL_TENANTS": f"globex:{OTHER_KEY}",
+           # Schedules only on demand (POST /_local/schedules/run): no background health checks
+           # interleave with what a test counts, and stopping never waits for a batch of them.
+           "LOCAL_SCHEDULE_SECONDS": "0",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(ROOT)])}
     env.pop("AWS_ENDPOINT_URL", None)
     log = open(ROOT / ".local" / f"e2e-{api_port}.log", "w")  # noqa: SIM115 - lives as long as the process

@@ -182,7 +182,17 @@ def gateway(stack: Stack, function_env, clock):
 
     for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
         factory.cache_clear()
-    yield HttpApiGateway(stack.template, functions, clock=clock)
+    import httpx
+
+    from tests.integration.funnel_harness import GraphFake
+
+    # The admin API checks credentials against the Graph API: the local stack's fake, in process.
+    graph = GraphFake()
+    admin_handler.service().graph.http = httpx.Client(transport=httpx.MockTransport(graph.handler))
+    admin_handler.service().graph.base_url = "http://graph.test"
+    gateway = HttpApiGateway(stack.template, functions, clock=clock)
+    gateway.graph = graph
+    yield gateway
     for factory in (webhook_handler.ingress, admin_handler.service, authorizer_handler.api_keys):
         factory.cache_clear()
 
@@ -237,3 +247,17 @@ def whole_table(stack: Stack, table: str = "AppTable") -> list[dict]:
     """Test-only: every item still in the partitions this test wrote to (read by Query), to prove
     something is nowhere: orphaned data after a delete, a secret in DynamoDB."""
     return _written.items(stack.refs[table])
+
+
+@pytest.fixture
+def health(stack: Stack, function_env):
+    """The health worker with the fake Graph API and a notification receiver behind mock
+    transports; yields a HealthDriver."""
+    from tests.integration.health_harness import HealthDriver
+
+    function_env("HealthFunction")
+    import health_handler
+
+    health_handler.service.cache_clear()
+    yield HealthDriver(health_handler)
+    health_handler.service.cache_clear()

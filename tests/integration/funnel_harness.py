@@ -35,7 +35,7 @@ class GraphFake:
             return httpx.Response(status, json=error)
         path = request.url.path
         answer = self.api.handle(request.method, path, {k.lower(): v for k, v in request.headers.items()},
-                                 request.content)
+                                 request.content, request.url.query.decode())
         return httpx.Response(answer.status, content=answer.body, headers={"content-type": answer.content_type})
 
     def sent(self) -> list[dict]:

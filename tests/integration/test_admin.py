@@ -144,9 +144,10 @@ def test_create_answers_201_with_slug_webhook_url_and_masked_secrets(world, stac
     assert body["owner_id"] == "alice"
     assert body["version"] == 1
     assert body["running"] is True and body["auto_start"] is True
-    assert body["secrets"] == {"access_token": "****7777", "app_secret": "****8888", "verify_token": "****9999"}
+    assert body["secrets"] == {"access_token": "****7777", "app_secret": "****8888", "verify_token": "****9999",
+                               "app_token": None, "notify_secret": None}
     assert body["rate_limit_count"] == 5 and body["rate_limit_hours"] == 5
-    assert secret_values(stack, "acme", "alice-bot") == SECRETS
+    assert secret_values(stack, "acme", "alice-bot") == {**SECRETS, "app_token": None, "notify_secret": None}
     dumped = json.dumps([str(item) for item in all_items(stack)])
     assert not any(value in dumped for value in SECRETS.values())
 
@@ -294,7 +295,8 @@ def test_status_shows_state_errors_counters_and_configured_secrets(world, stack)
     assert body["last_outbound_at"] is None
     assert body["last_error"]["code"] == 190
     assert body["today"] == {"inbound": 2, "outbound": 1, "unique_users": 1}
-    assert body["secrets_configured"] == {"access_token": True, "app_secret": True, "verify_token": True}
+    assert body["secrets_configured"] == {"access_token": True, "app_secret": True, "verify_token": True,
+                                          "app_token": False, "notify_secret": False}
 
 
 def test_logs_newest_first_with_admin_changes_and_who_made_them(world):
@@ -511,7 +513,8 @@ def test_openapi_document_is_valid_and_covers_every_route(world):
         ("GET", "/admin/llm/providers"), ("POST", "/admin/llm/providers"),
         ("GET", "/admin/llm/providers/{provider_id}"), ("PUT", "/admin/llm/providers/{provider_id}"),
         ("DELETE", "/admin/llm/providers/{provider_id}"),
-        ("GET", f"{BASE}/{{instance_id}}/status"), ("GET", f"{BASE}/{{instance_id}}/logs"),
+        ("GET", f"{BASE}/{{instance_id}}/status"), ("GET", f"{BASE}/{{instance_id}}/health"),
+        ("GET", f"{BASE}/{{instance_id}}/logs"),
         ("GET", f"{BASE}/{{instance_id}}/stats"), ("DELETE", f"{BASE}/{{instance_id}}/stats"),
         ("GET", "/admin/whatsapp/stats"), ("GET", "/admin/api-keys"), ("POST", "/admin/api-keys"),
         ("DELETE", "/admin/api-keys/{key_id}"), ("GET", "/admin/me"),

@@ -39,7 +39,8 @@ def allowed_by_tenant_role(stack, role_suffix: str, tenant_id: str, request: Sig
     """Whether the template's tenant role (its statements resolved for this stack, the session
     tag set to `tenant_id`) grants this request's action on its table or parameters: what IAM
     would decide, which moto does not."""
-    role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole"}[role_suffix]
+    role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole",
+               "health": "TenantHealthRole"}[role_suffix]
     policies = stack.resolver.resolve(stack.template["Resources"][role_id]["Properties"]["Policies"])
     if request.item_operations:  # a transaction: each kind of item operation on its own
         return all(allowed_by_tenant_role(stack, role_suffix, tenant_id, replace(
@@ -152,6 +153,28 @@ def test_llm_job_touches_acme_only_with_acme_credentials(signatures, two_tenants
     assert signatures.tenant_of_key.get(transaction.access_key) == "acme"
 
 
+def test_statuses_touch_acme_only_with_acme_credentials(signatures, two_tenants, gateway, stack, function_env):
+    acme, _ = two_tenants
+    statuses = [payloads.status("wamid.OUT1", kind) for kind in ("sent", "delivered", "read")]
+    statuses.append(payloads.status("wamid.OUT2", "failed", errors=[{"code": 131026, "title": "Undeliverable"}]))
+    raw = payloads.body(payloads.notification(payloads.change(acme.phone_number_id, statuses=statuses)))
+    response = gateway.request("POST", f"/webhook/acme/{acme.instance_id}", body=raw, headers={
+        "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, acme.app_secret)})
+    assert response.status == 200
+    from tests.integration.test_status_worker import record, run
+
+    function_env("StatusFunction")
+    import status_handler
+
+    status_handler.applier.cache_clear()
+    queued = drain(stack.refs["StatusQueue"])
+    signatures.clear()
+    assert run(status_handler, [record(InboundEvent.model_validate(item["body"])) for item in queued]) == []
+    assert _touching(signatures.requests, "dynamodb", "UpdateItem"), "statuses were stored and counted"
+    assert_only_acme_with_acme_credentials(signatures, stack, "worker")
+    status_handler.applier.cache_clear()
+
+
 def test_admin_calls_touch_acme_only_with_acme_credentials(signatures, gateway, two_tenants, stack):
     key = cli.create_tenant("acme", "Acme", "root", stack.refs["AppTable"], stack.refs["ApiKeyTable"])
     admin = AdminClient(gateway, key)
@@ -188,3 +211,41 @@ def _post(gateway, instance: SeededInstance) -> None:
     response = gateway.request("POST", f"/webhook/{instance.tenant.tenant_id}/{instance.instance_id}", body=raw,
                                headers={"x-hub-signature-256": payloads.sign(raw, instance.app_secret)})
     assert response.status == 200
+
+
+def test_dispatcher_reads_only_the_running_index_with_its_own_credentials(signatures, two_tenants, stack,
+                                                                          function_env):
+    function_env("HealthDispatcherFunction")
+    import dispatcher_handler
+
+    from devstack.gateway import LambdaContext
+
+    dispatcher_handler._parts.cache_clear()
+    signatures.clear()
+    assert dispatcher_handler.handler({}, LambdaContext("HealthDispatcherFunction", 256, 120))["queued"] == 2
+    dynamodb = [r for r in signatures.requests if r.service == "dynamodb"]
+    assert dynamodb and all(r.operation == "Query" and r.touched == ("RUNNING#INSTANCES",) for r in dynamodb)
+    assert not signatures.tenant_of_key  # no tenant session at all: it reads no tenant's data
+    assert {r.service for r in signatures.requests} == {"dynamodb", "sqs"}
+    dispatcher_handler._parts.cache_clear()
+
+
+def test_health_job_and_account_event_touch_acme_only_with_acme_credentials(signatures, two_tenants, gateway,
+                                                                            health, stack):
+    acme, _ = two_tenants
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": 1764583200,
+               "changes": [{"field": "phone_number_quality_update",
+                            "value": {"event": "FLAGGED", "current_limit": "TIER_250"}}]}]}
+    raw = payloads.body(payload)
+    response = gateway.request("POST", f"/webhook/acme/{acme.instance_id}", body=raw, headers={
+        "content-type": "application/json", "x-hub-signature-256": payloads.sign(raw, acme.app_secret)})
+    assert response.status == 200
+    (event,) = drain(stack.refs["HealthQueue"])
+    health.graph.api.control(b'{"reset": true}')
+    assert health.service  # built before recording, as a warm environment would be
+    signatures.clear()
+    assert health.check("acme", acme.instance_id, slot=900) == []
+    assert health.queued([event["body"]]) == []
+    assert_only_acme_with_acme_credentials(signatures, stack, "health")
+    writes = [r for r in signatures.requests if r.service == "dynamodb" and r.operation != "GetItem"]
+    assert writes and all(signatures.tenant_of_key.get(r.access_key) == "acme" for r in writes)

@@ -35,3 +35,17 @@ def test_cost_per_million_messages():
     assert items["DynamoDB writes"] == round(4 * PRICES["dynamodb_on_demand_per_million_write_units"], 3)
     assert items["DynamoDB reads"] == round(2 * PRICES["dynamodb_on_demand_per_million_read_units"], 3)
     assert cost["total_usd"] == round(sum(items.values()), 2)
+
+
+def test_cost_per_million_turns_adds_the_status_posts_and_the_standard_queue():
+    by_operation = {"sqs:SendMessageBatch": 1.0, "sqs:ReceiveMessage": 0.5, "sqs-standard:SendMessageBatch": 3.0,
+                    "sqs-standard:ReceiveMessage": 0.05, "dynamodb:UpdateItem": 2.0}
+    cost = cost_per_million(by_operation, write_units=6.0, memory_mb={"webhook": 256, "funnel": 512, "status": 256},
+                            statuses=3)
+    items = cost["items"]
+    assert items["API Gateway (4 requests)"] == 4 * PRICES["apigateway_http_per_million_requests"]
+    assert items["Lambda requests"] == round((4 + 0.5 + 0.05) * PRICES["lambda_per_million_requests"], 3)
+    assert items["SQS standard"] == round(3.05 * PRICES["sqs_standard_per_million_requests"], 3)
+    assert items["SQS FIFO"] == round(1.5 * PRICES["sqs_fifo_per_million_requests"], 3)
+    assert cost["total_before_lambda_compute_usd"] == round(cost["total_usd"] - items["Lambda GB-seconds"], 2)
+    assert cost["assumed_lambda_seconds"]["webhook"] == 0.05 * 4  # one webhook invocation per POST

@@ -37,7 +37,9 @@ TENANT_ROLE_OF = {
     "LlmFunction": ("TenantWorkerRole", "WORKER_TENANT_ROLE_ARN"),
     "StatusFunction": ("TenantWorkerRole", "WORKER_TENANT_ROLE_ARN"),
     "AdminFunction": ("TenantAdminRole", "ADMIN_TENANT_ROLE_ARN"),
+    "HealthFunction": ("TenantHealthRole", "HEALTH_TENANT_ROLE_ARN"),
 }
+RUNNING_INDEX_ARN = "${AppTable.Arn}/index/" + keys.RUNNING_INDEX
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,15 @@ class Statement:
         return {action.split(":", 1)[0] for action in self.actions}
 
     def tables(self) -> set[str]:
-        return {r["Fn::GetAtt"][0] for r in self.resources if isinstance(r, dict) and "Fn::GetAtt" in r}
+        """Tables by logical id; an index as `{table}/index/{name}` (from `!Sub "${T.Arn}/index/N"`)."""
+        found = set()
+        for r in self.resources:
+            if isinstance(r, dict) and "Fn::GetAtt" in r:
+                found.add(r["Fn::GetAtt"][0])
+            elif isinstance(r, dict) and isinstance(r.get("Fn::Sub"), str) and (
+                    match := re.fullmatch(r"\$\{(\w+)\.Arn\}/index/(\w+)", r["Fn::Sub"])):
+                found.add(f"{match.group(1)}/index/{match.group(2)}")
+        return found
 
     def leading_keys(self) -> list[str] | None:
         return self.body.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
@@ -100,9 +110,11 @@ def string_like(pattern: str, value: str) -> bool:
 
 
 def test_the_tenant_roles_are_the_only_roles_and_every_data_function_uses_one():
-    assert set(ROLES) == {"TenantWebhookRole", "TenantWorkerRole", "TenantAdminRole"}
-    # The authorizer reads API keys with its own role; the console serves files, with no policy.
-    assert set(FUNCTIONS) == set(TENANT_ROLE_OF) | {"AdminAuthorizerFunction", "ConsoleFunction"}
+    assert set(ROLES) == {"TenantWebhookRole", "TenantWorkerRole", "TenantAdminRole", "TenantHealthRole"}
+    # The authorizer reads API keys with its own role; the console serves files, with no policy;
+    # the health dispatcher reads only the running-instances index (no tenant data at all).
+    assert set(FUNCTIONS) == set(TENANT_ROLE_OF) | {"AdminAuthorizerFunction", "ConsoleFunction",
+                                                    "HealthDispatcherFunction"}
     assert "Policies" not in FUNCTIONS["ConsoleFunction"]["Properties"]
 
 
@@ -148,9 +160,29 @@ def test_api_keys_are_read_only_by_the_authorizer_and_written_only_for_the_admin
     assert holders["TenantAdminRole"].tables() == {"ApiKeyTable"}
     # No worker and no webhook credentials of any kind can name the table.
     for statement in EVERY:
-        if statement.holder in ("TenantWebhookRole", "TenantWorkerRole") or statement.holder.startswith(
-                ("WebhookFunction", "FunnelFunction", "LlmFunction")):
+        if statement.holder in ("TenantWebhookRole", "TenantWorkerRole", "TenantHealthRole") or \
+                statement.holder.startswith(("WebhookFunction", "FunnelFunction", "LlmFunction", "Health")):
             assert "ApiKeyTable" not in statement.tables(), statement
+
+
+def test_the_dispatcher_queries_only_the_running_index_on_its_platform_partition():
+    """The one cross-tenant read: a Query of the sparse index whose partition is RUNNING#..., by
+    the dispatcher's own role; it can read no tenant item (not the table, no other index)."""
+    statements = [s for s in OWN if s.holder == "HealthDispatcherFunctionRole"]
+    dynamodb = [s for s in statements if "dynamodb" in s.services()]
+    assert [(s.actions, s.tables(), s.leading_keys()) for s in dynamodb] == [
+        (["dynamodb:Query"], {f"AppTable/index/{keys.RUNNING_INDEX}"}, ["RUNNING#*"])]
+    assert [_sub(r) for r in dynamodb[0].resources] == [RUNNING_INDEX_ARN]
+    assert {a for s in statements for a in s.actions} == {"dynamodb:Query", "sqs:SendMessage"}
+    assert all("sts" not in s.services() for s in statements)
+    # Nobody else names the index; no tenant role can query any index.
+    assert [s.holder for s in EVERY if any("/index/" in t for t in s.tables())] == ["HealthDispatcherFunctionRole"]
+    # The index's partition value is the platform's, never a tenant's key, and no tenant key is it.
+    assert string_like("RUNNING#*", keys.RUNNING_PK) and not _allowed(TENANT_LEADING_KEYS, "acme", keys.RUNNING_PK)
+    assert not any(string_like("RUNNING#*", value) for value in _tenant_keys("acme"))
+    index = next(i for i in RESOURCES["AppTable"]["Properties"]["GlobalSecondaryIndexes"]
+                 if i["IndexName"] == keys.RUNNING_INDEX)
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # ids only: no tenant attribute is copied
 
 
 def test_the_authorizer_reads_api_keys_and_nothing_else():
@@ -224,6 +256,7 @@ def _tenant_keys(tenant_id: str) -> list[str]:
         keys.stats_pk(tenant, "bot"),
         keys.users_pk(tenant, "bot"),
         keys.user_pk(tenant, "bot", "15551234567"),
+        keys.health_key(tenant, "bot")["pk"],
         f"{keys.idempotency_key_prefix(tenant, 'funnel-event')}#0123abcd",
         f"{keys.idempotency_key_prefix(tenant, 'llm-event')}#0123abcd",
     ]

@@ -58,7 +58,7 @@ def test_settings_name_missing_variables():
     assert "INBOUND_QUEUE_URL" in str(raised.value)
 
 
-ROLE = {"WEBHOOK_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/stack-tenant-webhook"}
+ROLE = {"WEBHOOK_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/stack-tenant-webhook", "HEALTH_QUEUE_URL": "h"}
 
 
 def test_settings_from_env():
@@ -71,6 +71,8 @@ def test_settings_from_env():
                                   "STATUS_QUEUE_URL": "s", "INSTANCE_CACHE_SECONDS": "600", **ROLE})
     with pytest.raises(SettingsError, match="WEBHOOK_TENANT_ROLE_ARN"):
         WebhookSettings.from_env({"APP_TABLE": "t", "SSM_PREFIX": "/s", "INBOUND_QUEUE_URL": "q",
-                                  "STATUS_QUEUE_URL": "s", "WEBHOOK_TENANT_ROLE_ARN": "not-an-arn"})
-    assert {"APP_TABLE", "SSM_PREFIX", "INBOUND_QUEUE_URL", "STATUS_QUEUE_URL", "WEBHOOK_TENANT_ROLE_ARN"} == \
+                                  "STATUS_QUEUE_URL": "s", "WEBHOOK_TENANT_ROLE_ARN": "not-an-arn",
+                                  "HEALTH_QUEUE_URL": "h"})
+    assert {"APP_TABLE", "SSM_PREFIX", "INBOUND_QUEUE_URL", "STATUS_QUEUE_URL", "WEBHOOK_TENANT_ROLE_ARN",
+            "HEALTH_QUEUE_URL"} == \
         WebhookSettings.env_names(required_only=True)

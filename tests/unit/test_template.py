@@ -10,10 +10,13 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
+from wabot import keys
 from wabot.settings import (
     AdminSettings,
     AuthorizerSettings,
+    DispatcherSettings,
     FunnelSettings,
+    HealthSettings,
     LlmSettings,
     StatusSettings,
     WebhookSettings,
@@ -34,6 +37,8 @@ SETTINGS_MODELS = {
     "StatusFunction": StatusSettings,
     "AdminFunction": AdminSettings,
     "AdminAuthorizerFunction": AuthorizerSettings,
+    "HealthDispatcherFunction": DispatcherSettings,
+    "HealthFunction": HealthSettings,
     "ConsoleFunction": None,  # static files only: it reads no environment and touches no AWS service
 }
 
@@ -73,14 +78,15 @@ def sqs_trigger_problems(template: dict) -> list[str]:
 
 
 def test_sqs_trigger_rules_hold():
-    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue", "StatusQueue"}
+    assert {queue for _, _, queue in sqs_event_sources(TEMPLATE)} == {"InboundQueue", "LlmQueue", "StatusQueue",
+                                                                    "HealthQueue"}
     assert sqs_trigger_problems(TEMPLATE) == []
 
 
 def test_consumers_know_their_queues_redrive_count():
     for logical_id, _, queue_id in sqs_event_sources(TEMPLATE):
         if "MAX_RECEIVE_COUNT" not in SETTINGS_MODELS[logical_id].env_names():
-            continue  # the status worker: a status that fails every retry needs no last-attempt record
+            continue  # status and health workers: no last-attempt record (idempotent, newest-wins writes)
         env = FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]
         redrive = QUEUES[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
         assert int(env["MAX_RECEIVE_COUNT"]) == redrive, logical_id
@@ -141,13 +147,13 @@ def test_queues_have_dead_letter_queues_with_alarms_and_conversations_are_fifo()
     alarms = resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
     alarmed = {alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for alarm in alarms.values()}
     work_queues = {name: q for name, q in QUEUES.items() if "RedrivePolicy" in q["Properties"]}
-    assert set(work_queues) == {"InboundQueue", "LlmQueue", "StatusQueue"}
+    assert set(work_queues) == {"InboundQueue", "LlmQueue", "StatusQueue", "HealthQueue"}
     for name, queue in work_queues.items():
         props = queue["Properties"]
         dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert dlq in alarmed, f"no alarm on {dlq}"
         assert QUEUES[dlq]["Properties"].get("FifoQueue", False) == props.get("FifoQueue", False), name
-        if name == "StatusQueue":  # statuses need no order: a standard queue and large batches
+        if name in ("StatusQueue", "HealthQueue"):  # no order needed: standard queues
             assert "FifoQueue" not in props
             continue
         assert props["FifoQueue"] is True, name
@@ -163,7 +169,11 @@ def test_tables_are_on_demand_encrypted_recoverable_with_ttl():
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["SSESpecification"]["SSEEnabled"] is True, name
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
-        assert "GlobalSecondaryIndexes" not in props, name  # a GSI's keys would need their own LeadingKeys design
+        if name == "AppTable":  # one sparse index, keyed on the platform's RUNNING# partition (test_iam)
+            assert [(i["IndexName"], i["Projection"]) for i in props["GlobalSecondaryIndexes"]] == [
+                (keys.RUNNING_INDEX, {"ProjectionType": "KEYS_ONLY"})]
+        else:
+            assert "GlobalSecondaryIndexes" not in props, name
         if name != "ApiKeyTable":  # keys live until revoked and deleted
             assert props["TimeToLiveSpecification"]["Enabled"] is True, name
     assert TABLES["IdempotencyTable"]["Properties"]["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
@@ -257,3 +267,25 @@ def test_console_is_served_on_the_api_origin_without_aws_permissions():
     assert routes == {("GET", "/"), ("GET", "/console"), ("GET", "/console/{proxy+}")}
     assert all("Auth" not in e["Properties"] for e in console["Events"].values())  # the page itself is public
     assert "Policies" not in console
+
+
+def test_one_schedule_starts_the_health_dispatcher_every_period():
+    scheduled = {(logical_id, name): event for logical_id, function in FUNCTIONS.items()
+                 for name, event in function["Properties"].get("Events", {}).items()
+                 if event["Type"] in ("Schedule", "ScheduleV2")}
+    assert list(scheduled) == [("HealthDispatcherFunction", "Every")]
+    event = scheduled[("HealthDispatcherFunction", "Every")]["Properties"]
+    assert event["ScheduleExpression"] == {"Fn::Sub": "rate(${HealthCheckPeriodMinutes} minutes)"}
+    assert json.loads(event["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    period = TEMPLATE["Parameters"]["HealthCheckPeriodMinutes"]
+    assert period["Default"] == 15 and period["MinValue"] >= 2  # "rate(1 minutes)" is not valid
+    env = FUNCTIONS["HealthDispatcherFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["HEALTH_PERIOD_MINUTES"] == {"Ref": "HealthCheckPeriodMinutes"}
+
+
+def test_every_function_has_a_log_group_with_retention():
+    groups = {group["Properties"]["LogGroupName"]["Fn::Sub"]: group["Properties"]
+              for group in resources_of_type(TEMPLATE, "AWS::Logs::LogGroup").values()
+              if "LogGroupName" in group["Properties"]}
+    for logical_id in FUNCTIONS:
+        assert groups[f"/aws/lambda/${{{logical_id}}}"]["RetentionInDays"], logical_id

@@ -1,4 +1,4 @@
-// A bot's page: tabs (WAI-ARIA tabs pattern) for its settings, funnel, logs, stats and status.
+// A bot's page: tabs (WAI-ARIA tabs pattern) for its settings, funnel, logs, stats, health and status.
 import { api, instancePath } from "./api.js";
 import { renderStatsChart } from "./chart.js";
 import { confirmDialog } from "./dialog.js";
@@ -51,8 +51,11 @@ const SETTINGS_TABS = {
     { path: "access_token", label: t("Access Token"), kind: "secret" },
     { path: "verify_token", label: t("Verify Token"), kind: "secret" },
     { path: "app_secret", label: t("App Secret"), kind: "secret" },
+    { path: "app_token", label: t("App Token"), kind: "secret" },
     { path: "enabled", label: t("Enabled"), kind: "checkbox" },
     { path: "webhook_url", label: t("Webhook URL"), kind: "readonly" },
+    { path: "notify_url", label: t("Notification URL"), kind: "text", inputmode: "url",
+      help: t("https address that receives signed health notifications (admins only).") },
   ],
   tts: () => [
     { path: "tts_enabled", label: t("TTS Enabled"), kind: "checkbox" },
@@ -76,7 +79,7 @@ const SETTINGS_TABS = {
 const TABS = [
   ["settings", "Settings"], ["ai", "AI"], ["tts", "TTS"], ["voice", "Voice in"], ["access", "Access"],
   ["rate", "Rate limiting"],
-  ["funnel", "Funnel"], ["logs", "Logs"], ["stats", "Stats"], ["status", "Status"],
+  ["funnel", "Funnel"], ["logs", "Logs"], ["stats", "Stats"], ["health", "Health"], ["status", "Status"],
 ];
 
 export async function renderBot(container, context, id, initialTab) {
@@ -120,7 +123,8 @@ export async function renderBot(container, context, id, initialTab) {
     }
     panel.setAttribute("aria-labelledby", `tab-${key}`);
     if (fromUser) history.replaceState(null, "", `#/bots/${encodeURIComponent(id)}/${key}`);
-    const renderers = { ai: aiTab, voice: voiceTab, funnel: funnelTab, logs: logsTab, stats: statsTab, status: statusTab };
+    const renderers = { ai: aiTab, voice: voiceTab, funnel: funnelTab, logs: logsTab, stats: statsTab, health: healthTab,
+      status: statusTab };
     (renderers[key] || settingsTab)(key);
   }
 
@@ -136,6 +140,11 @@ export async function renderBot(container, context, id, initialTab) {
       title.textContent = bot.name;
       form.fill(bot);
       form.showSuccess(t("Saved."));
+      // A generated notification secret is answered this once: the receiver needs it to verify.
+      if (updated.generated_notify_secret) {
+        panel.append(h("section", { class: "card" }, h("h2", {}, t("Notification secret, shown only now")),
+          h("code", { "data-testid": "notify-secret" }, updated.generated_notify_secret)));
+      }
       context.refreshList();
     } }, form.elements, form.status, context.canWrite ? save : null));
   }
@@ -206,6 +215,16 @@ export async function renderBot(container, context, id, initialTab) {
     await load();
   }
 
+  async function healthTab() {
+    clear(panel, h("p", { class: "loading" }, t("Loading…")));
+    try {
+      const health = await api.get(instancePath(id, "/health"));
+      clear(panel, healthView(health));
+    } catch (error) {
+      clear(panel, notice("error", describeError(error)));
+    }
+  }
+
   async function statusTab() {
     clear(panel, h("p", { class: "loading" }, t("Loading…")));
     try {
@@ -235,7 +254,8 @@ export async function renderBot(container, context, id, initialTab) {
     if (event.detail.id !== id) return;
     bot = await api.get(instancePath(id)).catch(() => bot);
     const current = tabs.find((tab) => tab.getAttribute("aria-selected") === "true");
-    if (current && current.dataset.tab === "status") select("status", false);
+    const live = current && (current.dataset.tab === "status" || current.dataset.tab === "health");
+    if (live) select(current.dataset.tab, false);  // tabs that show the bot's current state
   };
   document.addEventListener("bot-changed", onChanged);
   select(initialTab, false);
@@ -268,4 +288,36 @@ export function statsView(stats, days) {
         COUNTER_COLUMNS.map(([name]) => h("td", {}, String(row.counters[name] || 0)))))),
       h("tfoot", {}, h("tr", {}, h("th", { scope: "row" }, t("Total")),
         COUNTER_COLUMNS.map(([name]) => h("td", {}, String(stats.totals[name] || 0)))))));
+}
+
+// One word (ok, warning, failing) with the reason, then what the last check and Meta's account
+// webhooks said; values Meta sends (quality GREEN, tier TIER_1K, ...) are shown as they are.
+export function healthView(health) {
+  const shown = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
+  const error = health.last_error ? `${health.last_error.code ?? ""} ${health.last_error.message} (${formatTime(health.last_error.at)})` : t("None");
+  const rows = [
+    [t("Token"), `${t(health.token.status)}${health.token.checked_at ? ` (${t("checked")} ${formatTime(health.token.checked_at)})` : ""}`],
+    [t("Token expires"), health.token.expires_at ? formatTime(health.token.expires_at) : t("Never")],
+    [t("Sends paused"), health.sends_paused ? t("yes") : t("no")],
+    [t("Quality rating"), shown(health.quality_rating)], [t("Messaging limit"), shown(health.messaging_limit_tier)],
+    [t("Name status"), shown(health.name_status)], [t("Phone status"), shown(health.phone_status)],
+    [t("Code verification"), shown(health.code_verification_status)], [t("Throughput"), shown(health.throughput)],
+    [t("Display number"), shown(health.display_phone_number)], [t("Verified name"), shown(health.verified_name)],
+    [t("Account restricted"), health.account_restricted ? t("yes") : t("no")], [t("Last error"), error],
+  ];
+  return h("div", {},
+    h("div", { class: "card" },
+      h("p", { class: `health health-${health.status}`, "data-testid": "health-status" },
+        h("strong", {}, t(health.status)), ` — ${health.reason}`),
+      h("dl", { class: "status-list" }, rows.map(([name, value]) => h("div", {}, h("dt", {}, name), h("dd", {}, value))))),
+    h("section", { class: "card" }, h("h2", {}, t("Template status changes")),
+      health.template_changes.length ? h("table", { class: "data" },
+        h("thead", {}, h("tr", {}, [t("Date"), t("Template"), t("Language"), t("Status"), t("Reason")].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, health.template_changes.map((c) => h("tr", {}, [formatTime(c.at), shown(c.name), shown(c.language), c.event, shown(c.reason)]
+          .map((value) => h("td", {}, value)))))) : h("p", {}, t("None"))),
+    h("section", { class: "card" }, h("h2", {}, t("Account events")),
+      health.account_events.length ? h("table", { class: "data" },
+        h("thead", {}, h("tr", {}, [t("Date"), t("Field"), t("Event"), t("Detail")].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, health.account_events.map((e) => h("tr", {}, [formatTime(e.at), e.field, e.event, shown(e.detail)]
+          .map((value) => h("td", {}, value)))))) : h("p", {}, t("None"))));
 }

@@ -23,6 +23,11 @@ export async function renderOverview(container, context) {
         h("dl", { class: "totals" },
           h("div", {}, h("dt", {}, t("Instances")), h("dd", {}, String(stats.instances))),
           COUNTER_COLUMNS.map(([name, label]) => h("div", {}, h("dt", {}, t(label)), h("dd", {}, String(stats.totals[name] || 0)))))),
+      h("section", { class: "card", "data-testid": "needs-attention" }, h("h2", {}, t("Needs attention")),
+        stats.not_ok.length ? table([t("Bot"), t("Health"), t("Reason")], stats.not_ok.map((bot) => h("tr", {},
+          h("th", { scope: "row" }, h("a", { href: `#/bots/${encodeURIComponent(bot.id)}/health` }, bot.id)),
+          h("td", {}, h("span", { class: `health health-${bot.status}` }, t(bot.status))), h("td", {}, bot.reason))))
+          : h("p", {}, t("Every bot is healthy."))),
       byBot.length ? h("section", { class: "card" }, h("h2", {}, t("By bot")),
         table([t("Bot"), ...COUNTER_COLUMNS.map(([, label]) => t(label))],
           byBot.map(([id, counters]) => h("tr", {},

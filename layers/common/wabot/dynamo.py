@@ -53,12 +53,20 @@ def key(pk: str, sk: str) -> dict[str, Any]:
 
 
 def query_partition(dynamodb: Any, table: str, pk: str, sk_prefix: str | None = None,
-                    keys_only: bool = False) -> Iterator[dict[str, Any]]:
-    """Every item of one partition (optionally one sort-key prefix), page by page."""
+                    keys_only: bool = False, since: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of one partition (optionally one sort-key prefix, and from the sort key
+    `since` on within it), page by page."""
+    if since is not None:
+        assert sk_prefix and since.startswith(sk_prefix), "since is a sort key within the prefix"
+        condition = " AND sk BETWEEN :since AND :until"
+        values = {":since": {"S": since}, ":until": {"S": sk_prefix + "\uffff"}}
+    else:
+        condition = " AND begins_with(sk, :prefix)" if sk_prefix else ""
+        values = {":prefix": {"S": sk_prefix}} if sk_prefix else {}
     arguments: dict[str, Any] = {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :prefix)" if sk_prefix else ""),
-        "ExpressionAttributeValues": {":pk": {"S": pk}, **({":prefix": {"S": sk_prefix}} if sk_prefix else {})},
+        "KeyConditionExpression": "pk = :pk" + condition,
+        "ExpressionAttributeValues": {":pk": {"S": pk}, **values},
     }
     if keys_only:
         arguments["ProjectionExpression"] = "pk, sk"

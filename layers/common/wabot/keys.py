@@ -13,12 +13,18 @@ import re
 
 from wabot.tenancy import TenantContext, require_instance_id, require_tenant
 
-SECRET_NAMES = ("access_token", "app_secret", "verify_token")
+# app_token: optional, for /debug_token; notify_secret: signs the tenant's health notifications.
+SECRET_NAMES = ("access_token", "app_secret", "verify_token", "app_token", "notify_secret")
 INSTANCE_SK_PREFIX = "INSTANCE#"
 APIKEY_SK_PREFIX = "APIKEY#"
 DAY_SK_PREFIX = "DAY#"
 STATE_SK = "STATE"
 TENANT_SK = "TENANT"
+HEALTH_SK = "HEALTH"
+# The sparse index of running instances (the dispatcher's only view of the table): its partition
+# key is a platform value, never a tenant's, so the dispatcher's own role can be limited to it.
+RUNNING_INDEX = "RunningInstances"
+RUNNING_PK = "RUNNING#INSTANCES"
 
 
 def tenant_pk(tenant: TenantContext) -> str:
@@ -69,6 +75,17 @@ def idempotency_key_prefix(tenant: TenantContext, consumer: str) -> str:
     if not re.fullmatch(r"[a-z-]{1,32}", consumer):
         raise ValueError("malformed consumer name")
     return f"{tenant_pk(tenant)}#{consumer}"
+
+
+def health_key(tenant: TenantContext, instance_id: str) -> dict[str, str]:
+    """The instance's health record, beside its runtime state (deleted with the instance)."""
+    return {"pk": stats_pk(tenant, instance_id), "sk": HEALTH_SK}
+
+
+def running_index_attributes(tenant: TenantContext, instance_id: str) -> dict[str, str]:
+    """Set on a running instance's config item only: the sparse index lists exactly those."""
+    tenant_id = require_tenant(tenant).tenant_id
+    return {"running_pk": RUNNING_PK, "running_sk": f"{tenant_id}#{require_instance_id(instance_id)}"}
 
 
 def phone_claim_key(phone_number_id: str) -> dict[str, str]:

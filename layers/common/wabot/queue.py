@@ -8,6 +8,7 @@ from typing import Any
 
 from wabot.errors import QueueSendError
 from wabot.models.events import InboundEvent
+from wabot.models.health import AccountEvent, HealthJob
 
 BATCH_LIMIT = 10
 _ATTEMPTS = 3
@@ -51,3 +52,29 @@ class EventPublisher:
             if any(entry.get("SenderFault") for entry in failed):
                 break
         raise QueueSendError(f"{len(pending)} event(s) not queued: {sorted(set(failure_codes))}")
+
+
+class HealthQueue:
+    """The standard health queue: check jobs (dispatcher) and account events (webhook). No
+    order and no deduplication needed: results are written newest-wins and idempotently."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+
+    def send(self, messages: Sequence[HealthJob | AccountEvent]) -> None:
+        """Queue every message or raise QueueSendError (failed entries retried first)."""
+        for start in range(0, len(messages), BATCH_LIMIT):
+            pending = {str(i): {"Id": str(i), "MessageBody": m.model_dump_json()}
+                       for i, m in enumerate(messages[start:start + BATCH_LIMIT])}
+            for _ in range(_ATTEMPTS):
+                try:
+                    response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=list(pending.values()))
+                except Exception as exc:  # botocore already retried transport errors and throttling
+                    raise QueueSendError(f"SendMessageBatch failed: {type(exc).__name__}") from exc
+                for ok in response.get("Successful", []):
+                    pending.pop(ok["Id"], None)
+                if not pending:
+                    break
+            if pending:
+                raise QueueSendError(f"{len(pending)} health message(s) not queued")

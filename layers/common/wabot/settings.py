@@ -58,6 +58,7 @@ class WebhookSettings(StorageSettings):
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
     status_queue_url: str = Field(alias="STATUS_QUEUE_URL", min_length=1,
                                   description="statuses need no conversation order: a standard queue, large batches")
+    health_queue_url: str = Field(alias="HEALTH_QUEUE_URL", min_length=1, description="account webhook events")
     max_body_bytes: int = Field(default=3 * 1024 * 1024, alias="WEBHOOK_MAX_BODY_BYTES", gt=0)
 
 
@@ -107,7 +108,25 @@ class AuthorizerSettings(_EnvSettings):
     api_key_table: str = Field(alias="API_KEY_TABLE", min_length=1)
 
 
-class AdminSettings(StorageSettings, AuthorizerSettings):
+class DispatcherSettings(_EnvSettings):
+    app_table: str = Field(alias="APP_TABLE", min_length=1)
+    health_queue_url: str = Field(alias="HEALTH_QUEUE_URL", min_length=1)
+    health_period_minutes: int = Field(default=15, alias="HEALTH_PERIOD_MINUTES", ge=1, le=1440)
+    health_slot_seconds: int | None = Field(default=None, alias="HEALTH_SLOT_SECONDS", ge=1,
+                                            description="the local stack's shorter period (it runs every N seconds)")
+
+    @property
+    def slot_seconds(self) -> int:
+        return self.health_slot_seconds or self.health_period_minutes * 60
+
+
+class HealthSettings(StorageSettings, GraphApiSettings):
+    health_tenant_role_arn: str = Field(alias="HEALTH_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
+    outbound_allowed_networks: str = Field(default="", alias="OUTBOUND_ALLOWED_NETWORKS",
+                                           description="networks tenant notification URLs may reach although private")
+
+
+class AdminSettings(StorageSettings, AuthorizerSettings, GraphApiSettings):
     admin_tenant_role_arn: str = Field(alias="ADMIN_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL", min_length=1)
     public_api_url: str = Field(default="", alias="PUBLIC_API_URL", pattern=r"^(https?://[^/?#\s]+/?)?$",

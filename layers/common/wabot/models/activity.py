@@ -18,6 +18,7 @@ ActivityKind = Literal[
     "reply_sent",
     "error",
     "admin_change",
+    "health_changed",
 ]
 
 

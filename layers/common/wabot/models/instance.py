@@ -58,6 +58,8 @@ class InstanceConfig(BaseModel):
     rate_limit_count: int = Field(default=5, ge=0)
     rate_limit_hours: float = Field(default=5, gt=0)
     owner_id: str | None = None
+    notify_url: str | None = Field(default=None, description="https URL for signed health notifications")
+    sends_paused: bool = Field(default=False, description="set by the health check while the token is invalid")
     legacy_id: str | None = Field(default=None, description="id on the legacy platform, when migrated")
     version: int = Field(default=1, ge=1, description="bumped on every change; warm caches reload")
     created_at: datetime | None = None

@@ -48,7 +48,8 @@ class InstanceRepository:
     def _item(self, tenant: TenantContext, config: InstanceConfig) -> dict[str, Any]:
         if config.tenant_id != require_tenant(tenant).tenant_id:
             raise PermissionError("instance config of another tenant")
-        return to_item({**keys.instance_key(tenant, config.instance_id), **config.model_dump(mode="json")})
+        running = keys.running_index_attributes(tenant, config.instance_id) if config.running else {}
+        return to_item({**keys.instance_key(tenant, config.instance_id), **config.model_dump(mode="json"), **running})
 
     def _config(self, tenant: TenantContext, item: dict[str, Any]) -> InstanceConfig:
         data = from_item(item)
@@ -68,6 +69,22 @@ class InstanceRepository:
     def put(self, tenant: TenantContext, config: InstanceConfig) -> None:
         """Unconditional write of the config alone (fixtures, migrations of existing items)."""
         self._db(tenant).put_item(TableName=self._table, Item=self._item(tenant, config))
+
+    def set_sends_paused(self, tenant: TenantContext, instance_id: str, paused: bool) -> bool:
+        """Pause or resume the instance's sends (the health check's verdict on its token). Bumps
+        the version so warm workers reload at once; False when it already was so (or is gone)."""
+        db = self._db(tenant)
+        try:
+            db.update_item(
+                TableName=self._table, Key=to_item(keys.instance_key(tenant, instance_id)),
+                UpdateExpression="SET sends_paused = :p, version = version + :one",
+                ConditionExpression="attribute_exists(pk) AND " + (
+                    "(attribute_not_exists(sends_paused) OR sends_paused = :f)" if paused else "sends_paused = :t"),
+                ExpressionAttributeValues={":p": {"BOOL": paused}, ":one": {"N": "1"},
+                                           **({":f": {"BOOL": False}} if paused else {":t": {"BOOL": True}})})
+        except db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def list(self, tenant: TenantContext, limit: int = 50, cursor: str | None = None,
              owner_id: str | None = None) -> tuple[list[InstanceConfig], str | None]:

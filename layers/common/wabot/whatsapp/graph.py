@@ -23,6 +23,10 @@ RETRIABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131
 TOKEN_INVALID_CODES = frozenset({0, 190})
 # Meta's limit for audio (and video) media; a voice note is far smaller.
 MEDIA_MAX_BYTES = 16 * 1024 * 1024
+# The token cannot act for this number: invalid (190), or lacks the permission (10, 200).
+NO_ACCESS_CODES = frozenset({0, 10, 190, 200})
+PHONE_NUMBER_FIELDS = ("display_phone_number,verified_name,quality_rating,messaging_limit_tier,name_status,"
+                       "code_verification_status,status,throughput")
 
 
 # Set on every message the platform sends; statuses echoing it are the platform's own.
@@ -46,6 +50,10 @@ class GraphError(Exception):
     @property
     def token_invalid(self) -> bool:
         return self.code in TOKEN_INVALID_CODES
+
+    @property
+    def no_access(self) -> bool:
+        return self.code in NO_ACCESS_CODES
 
 
 @dataclass
@@ -125,6 +133,14 @@ class GraphClient:
             raise GraphError(None, f"timeout: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
             raise GraphError(None, f"transport error: {type(exc).__name__}") from exc
+    def phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
+        """The number's health fields, read with the instance's own token."""
+        return self._call("GET", phone_number_id, token, params={"fields": PHONE_NUMBER_FIELDS})
+
+    def debug_token(self, input_token: str, app_token: str) -> dict[str, Any]:
+        """`{is_valid, expires_at, scopes, ...}` of `input_token` (needs an app token)."""
+        body = self._call("GET", "debug_token", app_token, params={"input_token": input_token})
+        return body.get("data") if isinstance(body.get("data"), dict) else {}
 
     def upload_media(self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str) -> str:
         body = self._call("POST", f"{phone_number_id}/media", token,

@@ -61,6 +61,9 @@ class ReplySender:
         included: a failure after it, even of the idempotency record, must not resend anything).
         The caller counts what was sent: a permanent failure is already recorded here."""
         sent_now = 0
+        if config.sends_paused:  # each send would fail with 190 until the token is replaced
+            self.logger.warning("reply not sent: sends paused while the access token is invalid")
+            return Delivery(0, completed=False)
         try:
             token = self.secrets.get(tenant, config, "access_token")
             if not token:
