@@ -558,6 +558,57 @@ def requests_per_turn(turns: int, burst: int, counter: AwsCallCounter) -> dict[s
     }
 
 
+def llm_reply_latency(messages: int = 8) -> dict[str, Any]:
+    """What the burst quiet window adds to an LLM answer: the local stack's time from the webhook
+    POST to the (fake) LLM's reply in the outbox, median of `messages` single questions from new
+    users, for `llm_debounce_seconds` 2 (the default) and 0 (off); funnel replies never wait."""
+    import socket
+
+    from devstack.client import LocalClient, text_payload
+    from devstack.local import LocalPlatform
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name="benchburst", tenants={"lat": None})
+    with redirect_stdout(io.StringIO()):
+        platform.start()
+    medians = {}
+    try:
+        client = LocalClient(platform.api_url, platform.tenant_keys["lat"], timeout=30)
+        for n, debounce in enumerate((2, 0)):
+            number = f"8{n:011d}"
+            made = client.admin("POST", "/admin/whatsapp/instances", {
+                "name": f"Latency {debounce}", "phone_number_id": number, "access_token": "bench-access-token",
+                "app_secret": "bench-app-secret", "verify_token": "bench-verify-token",
+                "llm_debounce_seconds": debounce})
+            assert made.status_code == 201, made.text
+            instance_id = made.json()["id"]
+            latencies = []
+            with redirect_stdout(io.StringIO()):
+                for m in range(messages + 1):  # the first one warms the workers
+                    user = f"1666{n}{m:06d}"
+                    start = time.time()
+                    payload = text_payload(number, user, "what does a GPU server cost?", message_id=f"wamid.lat{n}x{m}")
+                    assert client.post_webhook("lat", instance_id, "bench-app-secret", payload).status_code == 200
+
+                    def answered(user: str = user) -> list:
+                        return [e for e in client.outbox() if e.get("body", {}).get("to") == f"+{user}"
+                                and "Fake LLM" in json.dumps(e["body"])]
+                    assert _wait(answered), "LLM reply missing"
+                    if m:
+                        latencies.append(answered()[0]["time"] - start)
+            medians[debounce] = round(statistics.median(latencies) * 1000)
+        client.close()
+    finally:
+        with redirect_stdout(io.StringIO()):
+            platform.stop()
+    return {"messages": messages, "median_ms_debounce_2s": medians[2], "median_ms_debounce_off": medians[0],
+            "added_ms": medians[2] - medians[0]}
+
+
 def _per_message_work(result: dict[str, Any]) -> dict[str, float]:
     polling = ("sqs:ReceiveMessage", "sqs:DeleteMessageBatch")
     return {op: n for op, n in result["by_operation"].items() if op not in polling}
@@ -576,6 +627,8 @@ def main() -> int:
     small = requests_per_message(1, 1, 30, counter)
     print("counting AWS requests (100 tenants x 3 instances) ...", file=sys.stderr)
     large = requests_per_message(3, 100, 30, counter)
+    print("measuring the burst quiet window's added LLM latency ...", file=sys.stderr)
+    burst_window = llm_reply_latency()
     memory_mb = {name: m["memory_size_mb"] for name, m in mem.items()}
     cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"], memory_mb)
     print("counting a whole turn: message, reply, its three statuses; then a burst ...", file=sys.stderr)
@@ -588,7 +641,7 @@ def main() -> int:
                                  worker_invocations=invocations)
     results = {
         "cold_start": cold, "memory": mem, "warm_webhook": warm,
-        "requests_1_tenant": small, "requests_100_tenants": large,
+        "requests_1_tenant": small, "requests_100_tenants": large, "llm_reply_latency": burst_window,
         "cost_per_million_messages": cost, "prices": PRICES, "prices_date": PRICES_DATE,
         "turn": turn, "cost_per_million_turns": turn_cost,
         "targets": {
@@ -631,6 +684,10 @@ def render(r: dict[str, Any]) -> str:
                       f"instance(s): {q['aws_requests_per_message']}  (DynamoDB WCU {wcu},"
                       f" {q['messages_per_second']} msg/s through the local stack)"]
         lines += [f"    {op:<40} {n}" for op, n in q["by_operation"].items()]
+    b = r["llm_reply_latency"]
+    lines += ["", f"LLM reply latency through the local stack (median of {b['messages']}): "
+                  f"{b['median_ms_debounce_2s']} ms with the 2 s burst window, {b['median_ms_debounce_off']} ms "
+                  f"without: {b['added_ms']} ms added"]
     c = r["cost_per_million_messages"]
     lines += ["", f"cost per million messages (prices of {r['prices_date']}, excluding LLM, TTS and Meta): "
                   f"${c['total_usd']}"]

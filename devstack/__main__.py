@@ -105,11 +105,18 @@ Ctrl-C stops everything.
 
 
 def send(args: argparse.Namespace) -> int:
-    from devstack.client import LocalClient
+    from devstack.client import LocalClient, text_payload
+    from devstack.fakes import voice_note
 
     client = LocalClient(args.api)
-    status, body = client.send_text(args.tenant, args.instance, args.secret, args.phone_number_id, args.text,
-                                    user=args.user)
+    if args.voice:  # a voice note the fake speech-to-text service hears as this text
+        media_id = client.add_inbound_media(voice_note(args.text))
+        response = client.post_webhook(args.tenant, args.instance, args.secret,
+                                       text_payload(args.phone_number_id, args.user, "", voice_media_id=media_id))
+        status, body = response.status_code, response.text
+    else:
+        status, body = client.send_text(args.tenant, args.instance, args.secret, args.phone_number_id, args.text,
+                                        user=args.user)
     print(status, body)
     return 0 if status == 200 else 1
 
@@ -127,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     send_parser.add_argument("--phone-number-id", default="106540352242922")
     send_parser.add_argument("--user", default="16505551234", help="the WhatsApp user's phone number")
     send_parser.add_argument("--text", required=True)
+    send_parser.add_argument("--voice", action="store_true",
+                             help="send the text as a voice note (instances with stt_enabled transcribe it)")
     demo_parser = commands.add_parser("demo", help="replay a scripted conversation and print the replies")
     demo_parser.add_argument("--api", default=api_default)
     args = parser.parse_args(argv)

@@ -37,6 +37,10 @@ class LocalClient:
                                      text_payload(phone_number_id, user, text, message_id))
         return response.status_code, response.text
 
+    def add_inbound_media(self, data: bytes, mime_type: str = "audio/ogg; codecs=opus") -> str:
+        """Put a user's media (a voice note) into the fake Graph API; its media id for the webhook."""
+        return self._http.post("/_local/inbound-media", content=data, headers={"content-type": mime_type}).json()["id"]
+
     def outbox(self) -> list[dict[str, Any]]:
         return self._http.get("/_local/outbox").json()
 
@@ -54,12 +58,15 @@ class LocalClient:
 
 
 def text_payload(phone_number_id: str, user: str, text: str, message_id: str | None = None,
-                 reply: tuple[str, str, str] | None = None) -> dict[str, Any]:
+                 reply: tuple[str, str, str] | None = None, voice_media_id: str | None = None) -> dict[str, Any]:
     """A messages webhook as Meta sends it: a text, or with `reply=(kind, id, title)` a tap on a
-    reply button (`button_reply`) or list row (`list_reply`)."""
+    reply button (`button_reply`) or list row (`list_reply`), or with `voice_media_id` a voice note."""
     message: dict[str, Any] = {"from": user, "id": message_id or f"wamid.{uuid.uuid4().hex}",
                                "timestamp": str(int(time.time()))}
-    if reply:
+    if voice_media_id:
+        message.update(type="audio", audio={"id": voice_media_id, "mime_type": "audio/ogg; codecs=opus",
+                                            "sha256": "", "voice": True})
+    elif reply:
         kind, reply_id, title = reply
         message.update(type="interactive", interactive={"type": kind, kind: {"id": reply_id, "title": title}})
     else:

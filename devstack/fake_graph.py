@@ -4,9 +4,12 @@
     POST /{version}/{phone_number_id}/media      multipart upload -> {"id": media_id}
     GET  /{version}/{waba_id}/message_templates  the templates below (`status=APPROVED` filters)
     GET  /{version}/{media_id}                   {url, mime_type, sha256, file_size, id}
-    GET  /media/{media_id}                       the uploaded bytes (the `url` above)
+    GET  /media/{media_id}                       the uploaded bytes (the `url` above; bearer token required)
     GET  /{version}/{phone_number_id}            the number's health fields (any other id than a media id)
     GET  /{version}/debug_token?input_token=...  {data: {is_valid, expires_at, scopes}}
+
+Media a user sends (a voice note) is put here by the test or `devstack send --voice` with
+`add_inbound_media` (`POST /_local/inbound-media`), then downloaded by the bot as from Meta.
 
 Every non-empty token is accepted for every number, unless a test or `POST /_local/graph/control`
 (`control()`) said otherwise: `{"expire_token": T}` makes T fail with 190 everywhere (and
@@ -120,12 +123,21 @@ class FakeGraphApi:
         with self._lock:
             self.outbox.append({**entry, "time": time.time()})
 
+    def add_inbound_media(self, mime_type: str, data: bytes) -> str:
+        """Media as a user's message carries it: its id, for the webhook's `audio.id`."""
+        media_id = str(uuid.uuid4().int)[:16]
+        with self._lock:
+            self.media[media_id] = (mime_type, data)
+        return media_id
+
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> GraphResponse:
-        if method == "GET" and (match := re.fullmatch(r"/media/([\w.-]+)", path)):
-            return self._download(match.group(1))
         if not headers.get("authorization", "").lower().startswith("bearer ") or \
                 len(headers["authorization"]) <= len("bearer "):
             return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if method == "GET" and (match := re.fullmatch(r"/media/([\w.-]+)", path)):
+            self._record({"method": "GET", "path": "/media/{id}", "media_id": match.group(1),
+                          "token_sha256": _fingerprint(headers["authorization"])})
+            return self._download(match.group(1))
         if method == "GET" and re.fullmatch(r"/(v\d+\.\d+)/debug_token", path):
             return self._debug_token(parse_qs(query).get("input_token", [""])[0])
         if _fingerprint(headers["authorization"]) in self.expired:

@@ -263,6 +263,7 @@ class LocalPlatform:
         env["DEFAULT_VLLM_BASE_URL"] = f"{self.api_url}/_local/fake-llm"
         env["DEFAULT_VLLM_MODEL"] = "fake-llm"
         env["DEFAULT_TTS_BASE_URL"] = f"{self.api_url}/_local/fake-tts"
+        env["DEFAULT_STT_BASE_URL"] = f"{self.api_url}/_local/fake-stt"
         env["OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.1/32"  # the fakes above, over plain http
         env["PUBLIC_API_URL"] = self.api_url  # the webhook URLs admins are shown
         env["HEALTH_SLOT_SECONDS"] = "1"  # schedules run every few seconds here: each run is a new period
@@ -326,7 +327,10 @@ class LocalPlatform:
                 self.graph.clear()
                 return 204, "application/json", b""
             return 200, "application/json", json.dumps(self.graph.recorded()).encode()
-        faked = fakes.handle(method, path, body)
+        if path == "/_local/inbound-media" and method == "POST":
+            media_id = self.graph.add_inbound_media(headers.get("content-type") or "audio/ogg; codecs=opus", body)
+            return 200, "application/json", json.dumps({"id": media_id}).encode()
+        faked = fakes.handle(method, path, body, headers.get("content-type", ""))
         if faked is not None:
             return faked
         if path == "/_local/graph/control" and method == "POST":

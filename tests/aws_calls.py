@@ -40,6 +40,8 @@ class SignedRequest:
     touched: tuple[str, ...]  # DynamoDB partition keys (and prefixes), SSM names and paths
     table: str | None = None  # DynamoDB: the table (the first, for multi-table requests)
     index: str | None = None  # DynamoDB: the secondary index a Query reads
+    # DynamoDB transactions: the item operations IAM authorizes them by (PutItem, DeleteItem, ...)
+    item_operations: tuple[str, ...] = ()
 
 
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
@@ -64,6 +66,12 @@ def _table(body: dict) -> str | None:
     for entry in body.get("TransactItems", []):
         return next(iter(entry.values())).get("TableName")
     return None
+
+
+def _item_operations(body: dict) -> tuple[str, ...]:
+    """TransactWriteItems needs, per item, the permission of its own kind (no action of its own)."""
+    kinds = {"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem"}
+    return tuple(sorted({kinds[kind] for entry in body.get("TransactItems", []) for kind in entry}))
 
 
 def _touched(service: str, body: dict) -> tuple[str, ...]:
@@ -115,7 +123,8 @@ class SignatureRecorder:
         self.requests.append(SignedRequest(service, operation, match.group(1) if match else "",
                                            _touched(service, body),
                                            _table(body) if service == "dynamodb" else None,
-                                           body.get("IndexName") if service == "dynamodb" else None))
+                                           body.get("IndexName") if service == "dynamodb" else None,
+                                           _item_operations(body)))
 
     def _assume_role_params(self, params: dict, context: dict, **_: Any) -> None:
         context["tenant_tag"] = next(t["Value"] for t in params.get("Tags", []) if t["Key"] == "tenant")

@@ -19,6 +19,7 @@ from wabot.repositories.llm_config import ProviderKind, TenantSettings
 from wabot.tenancy import SLUG_PATTERN
 
 LLM_BACKEND_PATTERN = r"^(vllm|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
+STT_BACKEND_PATTERN = r"^(openai|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
 PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,32}$"  # ASCII digits: \d would take other scripts' digits too
 # One instance item must stay far below DynamoDB's 400 KB: the lists' size is capped.
 MAX_LIST_ENTRIES = 2000
@@ -79,6 +80,13 @@ class InstanceFields(BaseModel):
     tts_engine: TtsEngine | None = None
     tts_voice: str | None = Field(default=None, max_length=64)
     tts_preset: str | None = Field(default=None, max_length=64)
+    read_receipts: bool | None = None
+    typing_indicator: bool | None = None
+    stt_enabled: bool | None = None
+    stt_backend: str | None = Field(default=None, pattern=STT_BACKEND_PATTERN,
+                                    description="openai, gemini or cloud:{provider id} (kind openai or gemini)")
+    llm_debounce_seconds: float | None = Field(default=None, ge=0, le=10,
+                                               description="quiet window before answering a burst; 0 off")
     allowed_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
     blocked_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
     rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
@@ -148,6 +156,11 @@ class InstanceOut(BaseModel):
     tts_engine: str | None
     tts_voice: str | None
     tts_preset: str | None
+    read_receipts: bool
+    typing_indicator: bool
+    stt_enabled: bool
+    stt_backend: str
+    llm_debounce_seconds: float
     allowed_phones: list[str]
     blocked_phones: list[str]
     rate_limit_count: int
@@ -374,11 +387,18 @@ class SettingsUpdate(BaseModel):
     gemini_model: str | None = Field(default=None, min_length=1, max_length=200)
     gemini_base_url: BackendUrl | None = None
     tts_base_urls: dict[Literal["xtts", "piper", "openvoice"], BackendUrl] | None = None
+    stt_base_url: BackendUrl | None = None
+    stt_model: str | None = Field(default=None, min_length=1, max_length=200)
     gemini_api_key: str | None = _secret_field()
+    stt_api_key: str | None = _secret_field()
+
+
+TENANT_SECRET_SETTINGS = ("gemini_api_key", "stt_api_key")
 
 
 class SettingsOut(TenantSettings):
     gemini_api_key: str | None = Field(description="masked")
+    stt_api_key: str | None = Field(description="masked")
 
 
 class ProviderFields(BaseModel):

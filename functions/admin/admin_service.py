@@ -19,6 +19,7 @@ from typing import Any
 
 from admin_models import (
     MAX_LISTS_CHARACTERS,
+    TENANT_SECRET_SETTINGS,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
@@ -92,6 +93,7 @@ from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider, Tena
 from wabot.repositories.messages import MessageLog, event_entry
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
+from wabot.stt import STT_PROVIDER_KINDS
 from wabot.tenancy import TenantContext, is_slug
 from wabot.whatsapp.graph import GraphClient, GraphError
 from wabot.whatsapp.templates import TemplateShape
@@ -320,6 +322,7 @@ class AdminService:
         fields = {k: v for k, v in data.config_changes().items() if v is not None}
         flow = template(data.funnel_template) if data.funnel_template else None
         self._check_backend(caller, fields.get("llm_backend"))
+        self._check_backend(caller, fields.get("stt_backend"), "stt_backend")
         secret_changes = data.secret_changes()
         check = self._check_credentials(data.phone_number_id, secret_changes.get("access_token"),
                                         secret_changes.get("app_token"), "access_token")
@@ -359,10 +362,12 @@ class AdminService:
         if "owner_id" in changes and changes["owner_id"] != old.owner_id and caller.role != "admin":
             raise ForbiddenError("only an admin may change the owner")
         _check_admin_only_fields(caller, data, old)
-        for required in ("name", "phone_number_id", "llm_backend", "llm_history_turns"):
+        for required in ("name", "phone_number_id", "llm_backend", "llm_history_turns", "read_receipts",
+                         "typing_indicator", "stt_enabled", "stt_backend", "llm_debounce_seconds"):
             if required in changes and changes[required] is None:
                 raise InvalidInput(required, "may not be null")
         self._check_backend(caller, changes.get("llm_backend"))
+        self._check_backend(caller, changes.get("stt_backend"), "stt_backend")
         secret_changes = data.secret_changes()
         check = None
         new_number = changes.get("phone_number_id") or old.phone_number_id
@@ -729,29 +734,32 @@ class AdminService:
 
     # ---- LLM settings and providers ----------------------------------------------------------
 
-    def _check_backend(self, caller: TenantContext, backend: str | None) -> None:
+    def _check_backend(self, caller: TenantContext, backend: str | None, field: str = "llm_backend") -> None:
         if backend and backend.startswith("cloud:"):
             try:
-                self.llm_config.provider(caller, backend.removeprefix("cloud:"))
+                provider = self.llm_config.provider(caller, backend.removeprefix("cloud:"))
             except NotFoundError:
-                raise InvalidInput("llm_backend", "no such LLM provider in this tenant") from None
+                raise InvalidInput(field, "no such LLM provider in this tenant") from None
+            if field == "stt_backend" and provider.kind not in STT_PROVIDER_KINDS:
+                raise InvalidInput(field, "speech to text needs a provider of kind openai or gemini")
 
     def get_settings(self, caller: TenantContext) -> SettingsOut:
         settings = self.llm_config.settings(caller)
-        return SettingsOut(**settings.model_dump(),
-                           gemini_api_key=self.secrets.masked_tenant_secret(caller, "settings", "gemini_api_key"))
+        return SettingsOut(**settings.model_dump(), **{
+            name: self.secrets.masked_tenant_secret(caller, "settings", name) for name in TENANT_SECRET_SETTINGS})
 
     def update_settings(self, caller: TenantContext, data: SettingsUpdate) -> SettingsOut:
         _require_admin(caller)
         values = self.llm_config.settings(caller).model_dump()
-        for name, value in data.model_dump(include=data.model_fields_set - {"gemini_api_key"}).items():
+        for name, value in data.model_dump(include=data.model_fields_set - set(TENANT_SECRET_SETTINGS)).items():
             if value is None:
                 values.pop(name)  # null: back to the default
             else:
                 values[name] = value
         merged = TenantSettings.model_validate(values)
-        if data.gemini_api_key:
-            self.secrets.put_tenant_secret(caller, data.gemini_api_key, "settings", "gemini_api_key")
+        for name in TENANT_SECRET_SETTINGS:
+            if getattr(data, name):
+                self.secrets.put_tenant_secret(caller, getattr(data, name), "settings", name)
         self.llm_config.save_settings(caller, merged)
         return self.get_settings(caller)
 
@@ -799,7 +807,7 @@ class AdminService:
         cursor = None
         while True:
             configs, cursor = self.instances.list(caller, limit=100, cursor=cursor)
-            users += [c.instance_id for c in configs if c.llm_backend == f"cloud:{provider_id}"]
+            users += [c.instance_id for c in configs if f"cloud:{provider_id}" in (c.llm_backend, c.stt_backend)]
             if cursor is None:
                 break
         if users:

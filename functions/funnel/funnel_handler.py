@@ -10,16 +10,19 @@ from funnel_service import FunnelService
 
 from wabot import aws
 from wabot.consumer import FifoConsumer
+from wabot.net import EgressPolicy, GuardedHttp, parse_networks
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
+from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.settings import FunnelSettings
 from wabot.statuses import StatusApplier
+from wabot.stt import SttBackends, VoiceTranscriber
 from wabot.tenant_credentials import TenantCredentials
 from wabot.whatsapp.graph import GraphClient
 from wabot.whatsapp.sender import ReplySender
@@ -33,6 +36,8 @@ class Worker:
         tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
         stats = StatsRepository(tenants, settings.app_table)
         activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
+        graph = GraphClient.from_settings(settings)
+        secrets = SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds)
         conversations = ConversationStore(tenants, settings.app_table)
         self.service = FunnelService(
             registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
@@ -41,10 +46,12 @@ class Worker:
             conversations=conversations,
             stats=stats,
             activity=activity,
-            sender=ReplySender(
-                graph=GraphClient.from_settings(settings),
-                secrets=SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds),
-                stats=stats, activity=activity, logger=logger),
+            sender=ReplySender(graph=graph, secrets=secrets, stats=stats, activity=activity, logger=logger),
+            voice=VoiceTranscriber(
+                graph=graph, secrets=secrets,
+                backends=SttBackends(LlmConfigRepository(tenants, settings.app_table), secrets,
+                                     settings.default_stt_base_url, settings.default_stt_model),
+                http=GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks)))),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
             messages=MessageLog(tenants, settings.app_table),
             statuses=StatusApplier(conversations, stats, activity, logger),

@@ -29,6 +29,7 @@ from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.messages import LogEntry, MessageLog, event_entry, inbound_entry, outbound_entry
 from wabot.repositories.stats import StatsRepository
 from wabot.statuses import StatusApplier
+from wabot.stt import SttError, VoiceTranscriber
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
 from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
@@ -50,6 +51,7 @@ class FunnelService:
     messages: MessageLog
     statuses: StatusApplier
     logger: Any
+    voice: VoiceTranscriber | None = None  # speech to text for voice notes (None: not set up)
     clock: Callable[[], float] = time.time
     activity_per_message: bool = False  # else only manager replies, gates and errors are logged
 
@@ -71,7 +73,7 @@ class FunnelService:
             return
         if profile.plan is None or profile.plan.message_id != event.message_id:
             decide = self._outbound if event.kind == "outbound" else self._decide
-            profile = decide(tenant, config, profile, event)
+            profile = decide(tenant, config, profile, event, deadline)
         plan = profile.plan
         if plan is not None and (plan.sent < len(plan.replies) or plan.llm_job is not None):
             self._deliver(tenant, config, profile, event, deadline)
@@ -85,10 +87,41 @@ class FunnelService:
             self._engines[cache_key] = FunnelEngine(custom or default_funnel())
         return self._engines[cache_key]
 
+    def _hear(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile, event: InboundEvent,
+              deadline: float) -> tuple[InboundEvent, dict[str, int]]:
+        """A voice note as the text it says (transcribed once: the transcript is kept with the
+        message), and its counters; the voice note itself when it cannot be heard, which the
+        engine answers with "please type" (or not at all for a gated user: never transcribed)."""
+        if not config.stt_enabled or self.voice is None:
+            return event, {}
+        # A dry run of the (pure) engine on a copy of the state: is the user gated?
+        if self._engine(tenant, config).handle(profile.state.model_copy(deep=True), event, config,
+                                               self.clock()).gate:
+            return event, {}
+        text = self.conversations.transcript(tenant, config.instance_id, event.user_key, event.message_id)
+        if text is None:
+            try:
+                text = self.voice.transcribe(tenant, config, event.content if isinstance(event.content, dict) else {},
+                                             deadline)
+            except SttError as error:
+                self.logger.warning("voice message not transcribed", extra={"backend": config.stt_backend,
+                                                                            "error": str(error)[:200]})
+                self.activity.record(tenant, config.instance_id, "error",
+                                     f"voice message not transcribed: {str(error)[:200]}",
+                                     {"message_id": event.message_id[-40:]})
+                return event, {"stt_errors": 1, "errors": 1}
+            self.conversations.save_transcript(tenant, config.instance_id, event.user_key, event.message_id, text)
+        return event.model_copy(update={"type": "text", "content": {"body": text}}), {"transcribed": 1}
+
     def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
-                event: InboundEvent) -> UserProfile:
+                event: InboundEvent, deadline: float) -> UserProfile:
+        heard, voice_counters = event, {}
+        if event.kind == "message" and event.type == "audio":
+            heard, voice_counters = self._hear(tenant, config, profile, event, deadline)
         now = self.clock()
         log_in = inbound_entry(event, now)
+        if heard is not event:
+            log_in.text = str(heard.content["body"])[:1000]  # a voice note's transcript, shown in the inbox
         log: list[LogEntry] = [log_in]
         handoff: dict[str, Any] = {}
         if profile.mode == "human" and not human_is_handling(profile, config, now):
@@ -99,7 +132,7 @@ class FunnelService:
             # A person handles the user: recorded, counted and shown in the inbox; the flow waits.
             outcome = Outcome(state=profile.state)
         else:
-            outcome = self._engine(tenant, config).handle(profile.state, event, config, now)
+            outcome = self._engine(tenant, config).handle(profile.state, heard, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
         node = self._engine(tenant, config).flow.nodes.get(outcome.handoff["node"]) if outcome.handoff else None
@@ -114,7 +147,7 @@ class FunnelService:
             # Managers learn of it in the same plan, so exactly once with the user's replies.
             replies += self._manager_notices(tenant, config, event, outcome.handoff, now)
         # The flow's analytics (nodes reached and moved on from) ride on the same stats write.
-        inbound = {"inbound": 1, f"inbound_{event.type}": 1, **outcome.counters}
+        inbound = {"inbound": 1, f"inbound_{event.type}": 1, **outcome.counters, **voice_counters}
         if _utc_day(profile.last_inbound_at) < _utc_day(event.timestamp):
             # The user's first message of the day: unique users counted from the profile,
             # with no per-user data (or extra write) in the stats item.
@@ -124,7 +157,9 @@ class FunnelService:
             # Counted when the plan is done, in the same write as what was sent.
             llm_job = None
             if outcome.to_llm:
-                llm_job = {**event.model_dump(mode="json"), **({"llm": outcome.llm} if outcome.llm else {})}
+                # `decided_at` orders the messages of a burst (kept in the plan, so retries agree).
+                llm_job = {**heard.model_dump(mode="json"), **({"llm": outcome.llm} if outcome.llm else {}),
+                           "decided_at": now}
             plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound, llm_job=llm_job)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "state": outcome.state, "plan": plan, "steps": profile.with_steps(outcome.steps),
@@ -168,7 +203,7 @@ class FunnelService:
         return notices
 
     def _outbound(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
-                  event: InboundEvent) -> UserProfile:
+                  event: InboundEvent, deadline: float) -> UserProfile:
         """A manager's text, sent as the bot in the conversation's order (not while stopped)."""
         if not config.running:
             self.activity.record(tenant, config.instance_id, "message_handled", "manager reply not sent: stopped",
@@ -205,14 +240,21 @@ class FunnelService:
             return bot_may_send(latest, config, plan.message_id, self.clock())
 
         delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
-                                       mark_read=event.message_id if event.kind == "message" else None,
+                                       mark_read=event.message_id if event.kind == "message"
+                                       and config.read_receipts else None,
                                        bot_may_send=None if event.kind == "outbound" else may_send)
         if delivery.held:
             # A person took over after this plan was decided: it is dropped, never sent later.
             self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
         elif plan.llm_job is not None:
+            job = InboundEvent.model_validate(plan.llm_job)
+            if config.llm_debounce_seconds > 0:
+                # The burst's LLM job finds its neighbours here (wabot.llm.burst); idempotent.
+                self.conversations.add_pending_llm(tenant, instance_id, event.user_key, job.message_id,
+                                                   job.question, float(plan.llm_job.get("decided_at") or self.clock()),
+                                                   plain=job.llm is None)
             # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
-            self.llm_queue.publish([InboundEvent.model_validate(plan.llm_job)])
+            self.llm_queue.publish([job])
         self._log_sent(tenant, config, event, plan, delivery)
         self._bookkeeping(tenant, instance_id, event, plan, delivery)
 

@@ -3,6 +3,13 @@ the user's recent history, WhatsApp formatting, and optionally a voice reply.
 
 Exactly once: the answer (text pieces and the uploaded voice note) is stored as a reply plan
 before anything is sent; a redelivered job resumes the plan and never asks the LLM again.
+
+Bursts ("hi" / "I need" / "a price for 20 seats" within seconds): the funnel leaves every
+LLM-bound message as a pending entry of the conversation; the job of the burst's first
+message waits until `llm_debounce_seconds` passed after the newest entry, answers all of
+them in one call, and stores - in one transaction - its plan (`covers`), a `covered_by` plan
+for each other message and the entries' removal. The later messages' jobs, behind it in the
+FIFO group, find their `covered_by` plan and send nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.net import GuardedHttp
 from wabot.repositories.activity import ActivityLog
-from wabot.repositories.conversations import ConversationStore, ReplyPlan
+from wabot.repositories.conversations import ConversationStore, PendingLlmMessage, ReplyPlan
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.messages import MessageLog, event_entry, outbound_entry
@@ -37,6 +44,10 @@ FALLBACK = {"en": "Sorry, I cannot answer right now. Please try again later or u
 # Time kept back from the LLM call for the voice reply and the sends.
 RESERVE_SECONDS = 12.0
 TTS_TIMEOUT_SECONDS = 20.0
+# A burst answers at most this many messages in one call; later ones start the next burst.
+MAX_BURST = 10
+# The quiet window is cut short rather than leave the LLM call less than this.
+MIN_LLM_SECONDS = 30.0
 
 
 class BackendNotConfigured(Exception):
@@ -65,6 +76,7 @@ class LlmService:
     logger: Any
     clock: Callable[[], float] = time.monotonic
     clock_wall: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
     activity_per_message: bool = False  # else only gates, errors and dead letters are logged
 
     def handle(self, event: InboundEvent, deadline: float) -> None:
@@ -76,6 +88,9 @@ class LlmService:
             profile = self.conversations.get_profile(tenant, config.instance_id, event.user_key)
             return bot_may_send(profile, config, event.message_id, self.clock_wall())
 
+        if plan is not None and plan.covered_by:
+            self.logger.info("answered together with an earlier message of its burst")
+            return
         if plan is None:
             if not config.running:
                 self.activity.record(tenant, config.instance_id, "message_handled",
@@ -84,8 +99,16 @@ class LlmService:
             if not may_send():  # a person took over while the question waited: no LLM call either
                 self.logger.info("LLM question not answered: a person handles the conversation")
                 return
-            plan = self._answer(tenant, config, event, deadline)
-            self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, plan)
+            burst = self._burst(tenant, config, event, deadline)
+            if burst and not may_send():  # ... or during the burst's quiet window: no "typing..." either
+                self.logger.info("LLM question not answered: a person handles the conversation")
+                return
+            self._show_reading(tenant, config, burst[-1].message_id if burst else event.message_id)
+            plan = self._answer(tenant, config, event, burst, deadline)
+            if burst:
+                self.conversations.save_burst_plan(tenant, config.instance_id, event.user_key, plan, burst)
+            else:
+                self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, plan)
         if plan.sent >= len(plan.replies):
             return
         current = {"plan": plan}
@@ -118,11 +141,45 @@ class LlmService:
     def give_up(self, event: InboundEvent, error: Exception) -> None:
         record_dead_letter(self.activity, self.stats, event, error)
 
+    # ---- the burst and the typing indicator ----------------------------------------------------
+
+    def _burst(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
+               deadline: float) -> list[PendingLlmMessage]:
+        """The pending entries this job answers, its own first (empty: not pending, answered alone).
+        With a quiet window, waits until it has passed after the newest plain message that follows."""
+        while True:
+            pending = self.conversations.pending_llm(tenant, config.instance_id, event.user_key)
+            index = next((i for i, entry in enumerate(pending) if entry.message_id == event.message_id), None)
+            if index is None:
+                return []
+            burst = [pending[index]]
+            if config.llm_debounce_seconds <= 0 or not burst[0].plain:
+                return burst
+            for entry in pending[index + 1:]:
+                if not entry.plain or len(burst) >= MAX_BURST:
+                    break  # a flow's llm step is answered on its own, in its order
+                burst.append(entry)
+            wait = burst[-1].at + config.llm_debounce_seconds - self.clock_wall()
+            if wait <= 0 or self.clock() + wait > deadline - RESERVE_SECONDS - MIN_LLM_SECONDS:
+                return burst
+            self.sleep(wait)
+
+    def _show_reading(self, tenant: TenantContext, config: InstanceConfig, last_message_id: str) -> None:
+        """Read receipt, with "typing..." when on: a reply always follows (the answer or the
+        fallback; the hand-off check ran just before). Marking the burst's newest message read
+        marks the earlier ones too."""
+        if not config.read_receipts:
+            return
+        self.sender.show_reading(tenant, config, last_message_id, typing=config.typing_indicator)
+
     # ---- the answer --------------------------------------------------------------------------
 
     def _answer(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
-                deadline: float) -> ReplyPlan:
-        question = event.llm.prompt if event.llm and event.llm.prompt else _question(event)
+                burst: list[PendingLlmMessage], deadline: float) -> ReplyPlan:
+        if event.llm and event.llm.prompt:
+            question = event.llm.prompt
+        else:
+            question = "\n".join(entry.text for entry in burst) if len(burst) > 1 else event.question
         system = event.llm.system_prompt if event.llm and event.llm.system_prompt else config.system_prompt
         request = ChatRequest(system=system,
                               history=self.conversations.history(tenant, config.instance_id, event.user_key,
@@ -155,7 +212,10 @@ class LlmService:
                 counters[counter] = counters.get(counter, 0) + 1
                 if media_id:
                     replies.append(to_graph_payload(AudioMessage(media_id=media_id, voice=True), recipient))
-        return ReplyPlan(message_id=event.message_id, replies=replies, counters=counters)
+        covers = [entry.message_id for entry in burst[1:]]
+        if covers:
+            counters["burst_messages"] = len(burst)
+        return ReplyPlan(message_id=event.message_id, replies=replies, counters=counters, covers=covers)
 
     def _backend(self, tenant: TenantContext, config: InstanceConfig) -> Backend:
         settings = self.llm_config.settings(tenant)
@@ -194,8 +254,3 @@ class LlmService:
             return None
         return media_id
 
-
-def _question(event: InboundEvent) -> str:
-    content = event.content if isinstance(event.content, dict) else {}
-    text = content.get("body") or content.get("caption") or content.get("text")
-    return str(text) if text else f"[the user sent a {event.type} message without text]"

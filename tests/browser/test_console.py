@@ -107,6 +107,27 @@ def test_ai_tab_change_persists_after_reload_and_422_is_shown_at_its_field(conso
     assert config["llm_params"]["temperature"] is None  # nothing was saved
 
 
+def test_voice_in_tab_and_burst_settings_persist(console):
+    page = console.open().sign_in().page
+    create_bot(console, "Voice Tab Bot", "106540352249093")
+    page.get_by_role("link", name="Open the bot").click()
+    page.get_by_role("tab", name="Voice in").click()
+    page.get_by_label("Transcribe Voice Messages", exact=True).check()
+    page.get_by_label("Speech-to-text Backend", exact=True).select_option("gemini")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.get_by_role("tab", name="AI").click()
+    page.get_by_label("Typing Indicator", exact=True).uncheck()
+    page.get_by_label("Burst Quiet Window (s)", exact=True).fill("0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Typing Indicator", exact=True)).not_to_be_checked()
+    config = console.stack.client.admin("GET", "/admin/whatsapp/instances/voice-tab-bot").json()
+    assert (config["stt_enabled"], config["stt_backend"], config["typing_indicator"], config["read_receipts"],
+            config["llm_debounce_seconds"]) == (True, "gemini", False, True, 0)
+
+
 def test_rotating_a_secret_never_shows_it_in_the_page_or_any_response(console):
     page = console.open().sign_in().page
     create_bot(console, "Secret Bot", "106540352249003")

@@ -107,7 +107,8 @@ def test_fake_graph_api_answers_like_meta(local_stack):
     media_id = upload.json()["id"]
     info = httpx.get(f"{graph}/{media_id}", headers=auth).json()
     assert info["mime_type"] == "audio/ogg; codecs=opus" and info["file_size"] == 10
-    assert httpx.get(info["url"]).content == b"OggS-bytes"
+    assert httpx.get(info["url"], headers=auth).content == b"OggS-bytes"
+    assert httpx.get(info["url"]).json()["error"]["code"] == 190  # as Meta: the media URL needs the token
 
 
 def test_stopping_leaves_no_process_and_no_port():

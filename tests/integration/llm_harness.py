@@ -44,7 +44,7 @@ class ProviderFakes:
             if isinstance(failure, Exception):
                 raise failure
             return httpx.Response(failure, json={"error": "scripted"})
-        answer = fakes.handle("POST", request.url.path, request.content)
+        answer = fakes.handle("POST", request.url.path, request.content, request.headers.get("content-type", ""))
         if answer is None:
             return httpx.Response(404)
         status, content_type, body = answer
@@ -57,10 +57,12 @@ class ProviderFakes:
 class LlmDriver:
     def __init__(self, module: Any, graph: GraphFake, providers: ProviderFakes) -> None:
         self.module, self.graph, self.providers = module, graph, providers
+        self.timeout = 90.0  # the Lambda's timeout, as its context reports it
 
     def deliver(self, *records: dict[str, Any]) -> list[str]:
         try:
-            result = self.module.handler({"Records": list(records)}, LambdaContext("LlmFunction", 1024, 90))
+            result = self.module.handler({"Records": list(records)},
+                                         LambdaContext("LlmFunction", 1024, self.timeout))
         except BatchProcessingError:
             return [record["messageId"] for record in records]
         return [item["itemIdentifier"] for item in result.get("batchItemFailures", [])]

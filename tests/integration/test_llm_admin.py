@@ -74,3 +74,35 @@ def test_tenant_settings(clients):
     assert reset.status == 200, reset.body
     assert reset.json()["gemini_model"] == "gemini-2.0-flash" and reset.json()["vllm_model"] is None
     assert reset.json()["vllm_base_url"] == "http://vllm.internal:8000/"
+
+
+def test_voice_in_typing_and_burst_settings(clients):
+    admin, other, guest = clients
+    base = {"name": "Voice", "phone_number_id": "111111112"}
+    made = admin.post("/admin/whatsapp/instances", base).json()
+    assert (made["read_receipts"], made["typing_indicator"], made["stt_enabled"], made["stt_backend"],
+            made["llm_debounce_seconds"]) == (True, True, False, "openai", 2)
+    changed = admin.put("/admin/whatsapp/instances/voice", {"stt_enabled": True, "stt_backend": "gemini",
+                                                            "typing_indicator": False, "llm_debounce_seconds": 0})
+    assert changed.status == 200, changed.body
+    assert (changed.json()["stt_backend"], changed.json()["typing_indicator"],
+            changed.json()["llm_debounce_seconds"]) == ("gemini", False, 0)
+    for bad, field in [({"stt_backend": "whisper"}, "stt_backend"), ({"llm_debounce_seconds": 11},
+                                                                      "llm_debounce_seconds"),
+                       ({"read_receipts": None}, "read_receipts"), ({"stt_backend": "cloud:nope"}, "stt_backend")]:
+        refused = admin.put("/admin/whatsapp/instances/voice", bad)
+        assert refused.status == 422 and field in str(refused.json()["detail"]), (bad, refused.body)
+    admin.post("/admin/llm/providers", PROVIDER)  # anthropic: cannot transcribe
+    refused = admin.put("/admin/whatsapp/instances/voice", {"stt_backend": "cloud:claude"})
+    assert refused.status == 422 and ["body", "stt_backend"] in [d["loc"] for d in refused.json()["detail"]]
+    admin.post("/admin/llm/providers", {**PROVIDER, "name": "Whisper", "kind": "openai", "model": "whisper-1"})
+    assert admin.put("/admin/whatsapp/instances/voice", {"stt_backend": "cloud:whisper"}).status == 200
+    assert admin.delete("/admin/llm/providers/whisper").status == 409  # in use for speech to text
+    settings = admin.put("/admin/settings", {"stt_base_url": "https://stt.example.com/v1", "stt_model": "large-v3",
+                                             "stt_api_key": "stt-secret-3131"})
+    assert settings.status == 200, settings.body
+    assert (settings.json()["stt_model"], settings.json()["stt_api_key"]) == ("large-v3", "****3131")
+    assert guest.put("/admin/settings", {"stt_base_url": "https://stt.example.com"}).status == 403
+    assert admin.put("/admin/settings", {"stt_base_url": "ftp://stt.example.com"}).status == 422
+    assert other.get("/admin/settings").json()["stt_api_key"] is None
+    assert "stt-secret" not in "".join(r.body.decode() for r in admin.responses)

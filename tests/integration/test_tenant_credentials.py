@@ -11,6 +11,8 @@ WhatsApp user, is never touched at all.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scripts import create_tenant as cli
@@ -40,6 +42,9 @@ def allowed_by_tenant_role(stack, role_suffix: str, tenant_id: str, request: Sig
     role_id = {"webhook": "TenantWebhookRole", "worker": "TenantWorkerRole", "admin": "TenantAdminRole",
                "health": "TenantHealthRole"}[role_suffix]
     policies = stack.resolver.resolve(stack.template["Resources"][role_id]["Properties"]["Policies"])
+    if request.item_operations:  # a transaction: each kind of item operation on its own
+        return all(allowed_by_tenant_role(stack, role_suffix, tenant_id, replace(
+            request, operation=operation, item_operations=())) for operation in request.item_operations)
     action = f"{request.service}:{request.operation}"
     for statement in (s for policy in policies for s in policy["PolicyDocument"]["Statement"]):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -143,6 +148,10 @@ def test_llm_job_touches_acme_only_with_acme_credentials(signatures, two_tenants
     assert llm.ask(InboundEvent.model_validate(job["body"])) == []
     assert llm.graph.sent(), "the LLM worker answered"
     assert_only_acme_with_acme_credentials(signatures, stack, "worker")
+    # The burst's plan, covered messages and pending entries: one transaction, acme's credentials.
+    [transaction] = _touching(signatures.requests, "dynamodb", "TransactWriteItems")
+    assert transaction.item_operations == ("DeleteItem", "PutItem")
+    assert signatures.tenant_of_key.get(transaction.access_key) == "acme"
 
 
 def test_statuses_touch_acme_only_with_acme_credentials(signatures, two_tenants, gateway, stack, function_env):

@@ -15,11 +15,11 @@ from typing import Any
 from wabot import aws
 
 
-def drive(queue_url: str, deliver, retry_after: int = 0, max_rounds: int = 2000) -> int:
+def drive(queue_url: str, deliver, retry_after: int = 0, max_rounds: int = 2000, batch_size: int = 10) -> int:
     """Returns how many invocations it took; `deliver(records)` returns the failed message ids."""
     sqs = aws.client("sqs")
     for rounds in range(1, max_rounds + 1):
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=batch_size, VisibilityTimeout=60,
                                        AttributeNames=["All"], WaitTimeSeconds=1 if retry_after else 0
                                        ).get("Messages", [])
         if not messages:

@@ -297,6 +297,7 @@ def test_secret_paths_sit_under_the_tenants_iam_path():
     prefix = "/stack"
     paths = [keys.secret_path(prefix, tenant, "bot", name) for name in keys.SECRET_NAMES]
     paths.append(keys.tenant_secret_path(prefix, tenant, "llm-providers", "p1", "api_key"))
+    paths.append(keys.tenant_secret_path(prefix, tenant, "settings", "stt_api_key"))
     arn_prefix = "arn:aws:ssm:eu-west-1:123456789012:parameter"
     for pattern_text in {_sub(r) for s in TENANT if "ssm" in s.services() for r in s.resources}:
         pattern = pattern_text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "eu-west-1") \

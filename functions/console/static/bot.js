@@ -22,6 +22,25 @@ export function aiFields(backends) {
     { path: "llm_params.top_p", label: t("Top P"), kind: "number", step: "0.05", min: 0, max: 1 },
     { path: "llm_history_turns", label: t("History Turns"), kind: "number", step: "1", min: 0, max: 50 },
     { path: "llm_fallback_message", label: t("Fallback Message"), kind: "textarea", rows: 2 },
+    { path: "llm_debounce_seconds", label: t("Burst Quiet Window (s)"), kind: "number", step: "0.5", min: 0, max: 10,
+      help: t("Messages sent within this many seconds of each other get one AI answer. 0 turns it off.") },
+    { path: "read_receipts", label: t("Read Receipts"), kind: "checkbox" },
+    { path: "typing_indicator", label: t("Typing Indicator"), kind: "checkbox",
+      help: t("Shows \"typing…\" while the AI answers (needs read receipts).") },
+  ];
+}
+
+export function sttOptions(providers) {
+  const usable = providers.filter((p) => p.kind === "openai" || p.kind === "gemini");
+  return [["openai", "openai"], ["gemini", "gemini"], ...usable.map((p) => [p.backend, `${p.backend} (${p.name})`])];
+}
+
+export function voiceInFields(backends) {
+  return [
+    { path: "stt_enabled", label: t("Transcribe Voice Messages"), kind: "checkbox",
+      help: t("Off: a voice message gets \"please type\".") },
+    { path: "stt_backend", label: t("Speech-to-text Backend"), kind: "select", options: backends,
+      help: t("openai: the tenant's speech-to-text server (tenant settings) or the platform's.") },
   ];
 }
 
@@ -59,8 +78,9 @@ const SETTINGS_TABS = {
 };
 
 const TABS = [
-  ["settings", "Settings"], ["ai", "AI"], ["tts", "TTS"], ["access", "Access"], ["rate", "Rate limiting"],
-  ["funnel", "Funnel"], ["inbox", "Inbox"], ["logs", "Logs"], ["stats", "Stats"], ["health", "Health"], ["status", "Status"],
+  ["settings", "Settings"], ["ai", "AI"], ["tts", "TTS"], ["voice", "Voice in"], ["access", "Access"],
+  ["rate", "Rate limiting"], ["funnel", "Funnel"], ["inbox", "Inbox"], ["logs", "Logs"], ["stats", "Stats"],
+  ["health", "Health"], ["status", "Status"],
 ];
 
 export async function renderBot(container, context, id, initialTab) {
@@ -104,7 +124,8 @@ export async function renderBot(container, context, id, initialTab) {
     }
     panel.setAttribute("aria-labelledby", `tab-${key}`);
     if (fromUser) history.replaceState(null, "", `#/bots/${encodeURIComponent(id)}/${key}`);
-    const renderers = { ai: aiTab, funnel: funnelTab, inbox: () => renderInboxTab(panel, context, id), logs: logsTab, stats: statsTab, health: healthTab, status: statusTab };
+    const renderers = { ai: aiTab, voice: voiceTab, funnel: funnelTab, inbox: () => renderInboxTab(panel, context, id),
+      logs: logsTab, stats: statsTab, health: healthTab, status: statusTab };
     (renderers[key] || settingsTab)(key);
   }
 
@@ -135,6 +156,10 @@ export async function renderBot(container, context, id, initialTab) {
 
   function aiTab() {
     formTab(aiFields(backendOptions(providers.items)));
+  }
+
+  function voiceTab() {
+    formTab(voiceInFields(sttOptions(providers.items)));
   }
 
   function funnelTab() {

@@ -77,6 +77,23 @@ const RU = {
   "Settings": "Настройки",
   "AI": "ИИ",
   "TTS": "Озвучка",
+  "Voice in": "Голосовые сообщения",
+  "Burst Quiet Window (s)": "Пауза перед ответом на серию (с)",
+  "Messages sent within this many seconds of each other get one AI answer. 0 turns it off.":
+    "Сообщения, отправленные с таким промежутком в секундах, получают один ответ ИИ. 0 отключает.",
+  "Read Receipts": "Отметки о прочтении",
+  "Typing Indicator": "Индикатор набора",
+  "Shows \"typing…\" while the AI answers (needs read receipts).":
+    "Показывает «печатает…», пока ИИ отвечает (нужны отметки о прочтении).",
+  "Transcribe Voice Messages": "Распознавать голосовые сообщения",
+  "Off: a voice message gets \"please type\".": "Выключено: на голосовое сообщение бот просит написать текстом.",
+  "Speech-to-text Backend": "Сервис распознавания речи",
+  "openai: the tenant's speech-to-text server (tenant settings) or the platform's.":
+    "openai: сервер распознавания речи арендатора (настройки арендатора) или платформы.",
+  "Speech-to-text Base URL": "URL сервера распознавания речи",
+  "An OpenAI-compatible server with /v1/audio/transcriptions.": "OpenAI-совместимый сервер с /v1/audio/transcriptions.",
+  "Speech-to-text Model": "Модель распознавания речи",
+  "Speech-to-text API Key": "API-ключ распознавания речи",
   "Access": "Доступ",
   "Rate limiting": "Ограничение частоты",
   "Funnel": "Воронка",

@@ -175,6 +175,10 @@ export async function renderSettings(container, context) {
     { path: "tts_base_urls.piper", label: t("Piper URL"), kind: "text" },
     { path: "tts_base_urls.openvoice", label: t("OpenVoice URL"), kind: "text" },
     { path: "gemini_api_key", label: t("Gemini API Key"), kind: "secret" },
+    { path: "stt_base_url", label: t("Speech-to-text Base URL"), kind: "text",
+      help: t("An OpenAI-compatible server with /v1/audio/transcriptions.") },
+    { path: "stt_model", label: t("Speech-to-text Model"), kind: "text" },
+    { path: "stt_api_key", label: t("Speech-to-text API Key"), kind: "secret" },
   ], { readOnly: !context.isAdmin });
   const save = h("button", { type: "submit", class: "primary" }, t("Save"));
   clear(container, h("h1", {}, t("Tenant settings")), h("p", { class: "loading" }, t("Loading…")));

@@ -118,12 +118,14 @@ class GuardedHttp:
 
     def post(self, base_url: str, path: str, *, timeout: float, max_bytes: int, json_body: Any = None,
              content: bytes | None = None, params: dict[str, str] | None = None,
-             headers: dict[str, str] | None = None) -> bytes:
-        """POST to a tenant's base URL plus `path`, the backend kind's fixed path: the body, capped."""
+             headers: dict[str, str] | None = None, data: dict[str, str] | None = None,
+             files: dict[str, tuple[str, bytes, str]] | None = None) -> bytes:
+        """POST to a tenant's base URL plus `path`, the backend kind's fixed path: the body, capped.
+        `data` with `files` is a multipart form (speech-to-text uploads)."""
         target, address = self._checked_target(base_url)
         url = target.copy_with(host=address, path=target.path.rstrip("/") + path)
         request = self.client.build_request(
-            "POST", url, json=json_body, content=content, params=params,
+            "POST", url, json=json_body, content=content, params=params, data=data, files=files,
             headers={**(headers or {}), "Host": target.netloc.decode("ascii")},
             extensions={"sni_hostname": target.raw_host.decode("ascii")}, timeout=timeout)
         try:

@@ -77,14 +77,31 @@ class WorkerSettings(StorageSettings, GraphApiSettings):
                                        description="an activity entry for every answered message")
 
 
+class OutboundSettings(_EnvSettings):
+    # Networks outbound calls may reach although private, loopback or link-local, and the only
+    # ones plain http may reach (the local stack: its own fakes on 127.0.0.1). Comma-separated CIDRs.
+    outbound_allowed_networks: str = Field(default="", alias="OUTBOUND_ALLOWED_NETWORKS")
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from wabot.net import parse_networks
+
+        parse_networks(value)  # ValueError: the cold start fails naming the variable
+        return value
+
+
 class StatusSettings(StorageSettings):
     """The status worker: statuses of sent messages, in large batches from a standard queue."""
 
     worker_tenant_role_arn: str = Field(alias="WORKER_TENANT_ROLE_ARN", pattern=ROLE_ARN_PATTERN)
 
 
-class FunnelSettings(WorkerSettings):
+class FunnelSettings(WorkerSettings, OutboundSettings):
     llm_queue_url: str = Field(alias="LLM_QUEUE_URL", min_length=1)
+    # Speech to text when neither tenant nor provider names a server (OpenAI-compatible).
+    default_stt_base_url: str = Field(default="", alias="DEFAULT_STT_BASE_URL")
+    default_stt_model: str = Field(default="whisper-1", alias="DEFAULT_STT_MODEL")
 
 
 class AuthorizerSettings(_EnvSettings):
@@ -116,19 +133,8 @@ class AdminSettings(StorageSettings, AuthorizerSettings, GraphApiSettings):
                                 description="base of the webhook URLs shown to admins; empty: the API's own")
 
 
-class LlmSettings(WorkerSettings):
+class LlmSettings(WorkerSettings, OutboundSettings):
     # Platform-wide defaults, used when neither the instance nor the tenant names a server.
     default_vllm_base_url: str = Field(default="", alias="DEFAULT_VLLM_BASE_URL")
     default_vllm_model: str = Field(default="default", alias="DEFAULT_VLLM_MODEL")
     default_tts_base_url: str = Field(default="", alias="DEFAULT_TTS_BASE_URL")
-    # Networks outbound calls may reach although private, loopback or link-local, and the only
-    # ones plain http may reach (the local stack: its own fakes on 127.0.0.1). Comma-separated CIDRs.
-    outbound_allowed_networks: str = Field(default="", alias="OUTBOUND_ALLOWED_NETWORKS")
-
-    @field_validator("outbound_allowed_networks")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        from wabot.net import parse_networks
-
-        parse_networks(value)  # ValueError: the cold start fails naming the variable
-        return value

@@ -333,6 +333,12 @@ class FunnelEngine:
         if reply_id:
             self._route(turn, reply_id)
             return out
+        if event.type == "audio":
+            # A voice note reaches the engine only when it was not transcribed (speech to text
+            # off or failed); a transcript arrives as a text.
+            self._reply(turn, self._renderer(turn).text(self.flow.texts.voice_not_understood))
+            out.steps.append("voice:not_understood")
+            return out
         if event.type in ("reaction", "system", "unsupported", "revoke") or (text is None and event.type == "text"):
             out.steps.append(f"ignored:{event.type}")
             return out

@@ -295,6 +295,10 @@ class SystemTexts(_Model):
     rate_limited: Text = _en("You have reached the limit of free-form questions for now. Please try again in "
                              "{hours} h, or use the menu.")
     invalid: Text = _en("That does not look right. Please try again.")
+    voice_not_understood: Text = Field(default_factory=lambda: {
+        "en": "Sorry, I could not understand your voice message. Please type it.",
+        "ru": "Извините, не удалось разобрать голосовое сообщение. Пожалуйста, напишите текстом."},
+        description="a voice note that could not be transcribed (or speech to text is off)")
 
 
 class Flow(_Model):

@@ -192,7 +192,7 @@ def check(flow: Flow) -> list[Problem]:
                     read += [(where, field) for field in template_fields(value)]
                 except ExpressionError as exc:
                     error(where, str(exc))
-    for name in ("opted_out", "opted_in", "rate_limited", "invalid"):
+    for name in ("opted_out", "opted_in", "rate_limited", "invalid", "voice_not_understood"):
         text = getattr(flow.texts, name)
         for value in ([text] if isinstance(text, str) else text.values()):
             try:

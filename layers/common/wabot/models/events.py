@@ -61,6 +61,14 @@ class InboundEvent(BaseModel):
     llm: LlmInstruction | None = Field(default=None, description="on LLM jobs from a flow's llm node")
 
     @property
+    def question(self) -> str:
+        """What the LLM is asked for this message: its text (a voice note's transcript), or a note
+        saying what kind of message came without text."""
+        content = self.content if isinstance(self.content, dict) else {}
+        text = content.get("body") or content.get("caption") or content.get("text")
+        return str(text) if text else f"[the user sent a {self.type} message without text]"
+
+    @property
     def conversation_id(self) -> str:
         """FIFO group id: one conversation (tenant, instance, user) is processed in order.
 

@@ -62,6 +62,12 @@ class InstanceConfig(BaseModel):
     tts_engine: Literal["xtts", "piper", "openvoice"] | None = None
     tts_voice: str | None = None
     tts_preset: str | None = None
+    # Inbound conversation courtesy and voice notes in (see README: Voice notes in, typing, bursts).
+    read_receipts: bool = True
+    typing_indicator: bool = True
+    stt_enabled: bool = False
+    stt_backend: str = Field(default="openai", description="openai (OpenAI-compatible), gemini or cloud:{provider}")
+    llm_debounce_seconds: float = Field(default=2, ge=0, le=10, description="quiet window of a burst; 0 off")
     allowed_phones: list[str] = Field(default_factory=list)
     blocked_phones: list[str] = Field(default_factory=list)
     rate_limit_count: int = Field(default=5, ge=0)

@@ -5,7 +5,9 @@ Layout (all under the tenant and instance):
   be found and deleted without a Scan;
 - `...#USER#{user_key}`: `PROFILE` (identity, funnel state, recent funnel steps, the reply
   plan being sent), `EVENT#{time}#{n}` (funnel history imported from the legacy platform),
-  `OUT#{wamid}` (state of a message we sent), `HIST#...` (LLM history), `LLMREPLY#...`.
+  `OUT#{wamid}` (state of a message we sent), `HIST#...` (LLM history), `LLMREPLY#...`,
+  `TRANSCRIPT#{wamid}` (what a voice note said), `LLMPENDING#{time}#{digest}` (LLM-bound
+  messages of a burst not answered yet).
 Everything expires 30 days after the user was last active.
 
 The profile is written twice per answered message (the plan before sending, the progress
@@ -52,6 +54,9 @@ INBOX_PK_ATTRIBUTE = "inbox_pk"
 INBOX_AT_ATTRIBUTE = "inbox_at"
 # How many of the user's latest funnel steps the profile keeps.
 STEPS_MEMORY = 50
+LLM_PLAN_TTL_SECONDS = 8 * 24 * 3600
+PENDING_SK_PREFIX = "LLMPENDING#"
+MAX_PENDING_READ = 50  # a burst answers at most 10 of them (wabot.llm.burst)
 
 
 class ReplyPlan(BaseModel):
@@ -63,6 +68,18 @@ class ReplyPlan(BaseModel):
     llm_job: dict[str, Any] | None = None
     sent: int = 0
     counters: dict[str, int] = Field(default_factory=dict, description="stats to add once the plan is done")
+    covers: list[str] = Field(default_factory=list, description="LLM: later messages of the burst answered too")
+    covered_by: str | None = Field(default=None, description="LLM: answered with this earlier message's burst")
+
+
+class PendingLlmMessage(BaseModel):
+    """An LLM-bound message of a burst that no LLM answer covers yet."""
+
+    sk: str
+    message_id: str
+    text: str
+    at: float = Field(description="when the funnel handed it on (epoch seconds)")
+    plain: bool = Field(description="no flow `llm` instruction: may be answered together with its neighbours")
 
 
 class UserProfile(BaseModel):
@@ -336,10 +353,58 @@ class ConversationStore:
             keys.user_pk(tenant, instance_id, user_key), f"LLMREPLY#{message_id}"))
         return ReplyPlan.model_validate(from_item(response["Item"])) if "Item" in response else None
 
+    def _llm_plan_item(self, tenant: TenantContext, instance_id: str, user_key: str, plan: ReplyPlan) -> dict:
+        return to_item({"pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"LLMREPLY#{plan.message_id}",
+                        "expires_at": int(self._clock()) + LLM_PLAN_TTL_SECONDS, **plan.model_dump(mode="json")})
+
     def save_llm_plan(self, tenant: TenantContext, instance_id: str, user_key: str, plan: ReplyPlan) -> None:
+        self._db(tenant).put_item(TableName=self._table, Item=self._llm_plan_item(tenant, instance_id, user_key, plan))
+
+    def save_burst_plan(self, tenant: TenantContext, instance_id: str, user_key: str, plan: ReplyPlan,
+                        answered: list[PendingLlmMessage]) -> None:
+        """The answer to a burst, in one transaction: the plan, a `covered_by` plan for every other
+        message it answers (their own jobs then find nothing to do), and the pending entries gone.
+        All or nothing, so no job can see its message neither pending nor covered."""
+        pk = keys.user_pk(tenant, instance_id, user_key)
+        items = [{"Put": {"TableName": self._table,
+                          "Item": self._llm_plan_item(tenant, instance_id, user_key, plan)}}]
+        items += [{"Put": {"TableName": self._table, "Item": self._llm_plan_item(
+            tenant, instance_id, user_key, ReplyPlan(message_id=other, replies=[], covered_by=plan.message_id))}}
+            for other in plan.covers]
+        items += [{"Delete": {"TableName": self._table, "Key": key(pk, entry.sk)}} for entry in answered]
+        self._db(tenant).transact_write_items(TransactItems=items)
+
+    def add_pending_llm(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str, text: str,
+                        at: float, plain: bool) -> None:
+        """Idempotent: the key is the time the funnel decided (kept in its plan) and the message."""
+        digest = hashlib.blake2b(message_id.encode(), digest_size=8).hexdigest()
         self._db(tenant).put_item(TableName=self._table, Item=to_item({
-            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"LLMREPLY#{plan.message_id}",
-            "expires_at": int(self._clock()) + 8 * 24 * 3600, **plan.model_dump(mode="json")}))
+            "pk": keys.user_pk(tenant, instance_id, user_key),
+            "sk": f"{PENDING_SK_PREFIX}{int(at * 1000):015d}#{digest}", "message_id": message_id,
+            "text": text[:8000], "at": str(at), "plain": plain,
+            "expires_at": int(self._clock()) + LLM_PLAN_TTL_SECONDS}))
+
+    def pending_llm(self, tenant: TenantContext, instance_id: str, user_key: str) -> list[PendingLlmMessage]:
+        """The user's LLM-bound messages no answer covers yet, oldest first (a strongly consistent Query)."""
+        response = self._db(tenant).query(
+            TableName=self._table, ConsistentRead=True, Limit=MAX_PENDING_READ,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": keys.user_pk(tenant, instance_id, user_key)},
+                                       ":p": {"S": PENDING_SK_PREFIX}})
+        entries = [from_item(item) for item in response.get("Items", [])]
+        return [PendingLlmMessage.model_validate({**entry, "at": float(entry["at"])}) for entry in entries]
+
+    def save_transcript(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str,
+                        text: str) -> None:
+        """What a voice note said, kept with the user's messages (a retry does not transcribe again)."""
+        self._db(tenant).put_item(TableName=self._table, Item=to_item({
+            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": f"TRANSCRIPT#{message_id}",
+            "text": text, "at": int(self._clock()), "expires_at": self._expires()}))
+
+    def transcript(self, tenant: TenantContext, instance_id: str, user_key: str, message_id: str) -> str | None:
+        response = self._db(tenant).get_item(TableName=self._table, ConsistentRead=True, Key=key(
+            keys.user_pk(tenant, instance_id, user_key), f"TRANSCRIPT#{message_id}"))
+        return from_item(response["Item"])["text"] if "Item" in response else None
 
     def reset_user(self, tenant: TenantContext, instance_id: str, user_key: str) -> int:
         """Forget one user: profile, funnel events, discovery answers, history."""

@@ -1,8 +1,9 @@
-"""Tenant-level LLM and TTS settings, and the LLM providers a tenant registered.
+"""Tenant-level LLM, TTS and STT settings, and the LLM providers a tenant registered.
 
 Items: `TENANT#{t}` / `SETTINGS` and `TENANT#{t}` / `LLMPROVIDER#{id}`. API keys are never in
 DynamoDB: SSM `{stack}/{tenant}/settings/gemini_api_key` and
-`{stack}/{tenant}/llm-providers/{id}/api_key`.
+`{stack}/{tenant}/llm-providers/{id}/api_key`, and the speech-to-text server's key
+`{stack}/{tenant}/settings/stt_api_key`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class TenantSettings(BaseModel):
     gemini_model: str = Field(default="gemini-2.0-flash", max_length=200)
     gemini_base_url: HttpUrl = HttpUrl(GEMINI_BASE_URL)
     tts_base_urls: dict[Literal["xtts", "piper", "openvoice"], HttpUrl] = Field(default_factory=dict)
+    stt_base_url: HttpUrl | None = Field(default=None, description="OpenAI-compatible speech-to-text server")
+    stt_model: str = Field(default="whisper-1", max_length=200)
 
 
 class LlmProvider(BaseModel):

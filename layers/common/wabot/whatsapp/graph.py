@@ -1,4 +1,5 @@
-"""WhatsApp Cloud API (Graph API) client: send messages, mark read, upload media.
+"""WhatsApp Cloud API (Graph API) client: send messages, mark read, typing indicator, upload and
+download media.
 
 `GraphClient` makes one HTTP call and classifies Meta's errors by `error.code` (never by HTTP
 status or text, as Meta advises). `send_with_retries` retries what is transient (timeouts,
@@ -20,6 +21,8 @@ from wabot.settings import GraphApiSettings
 # Throttling and transient server-side codes (WhatsApp reference §8).
 RETRIABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057})
 TOKEN_INVALID_CODES = frozenset({0, 190})
+# Meta's limit for audio (and video) media; a voice note is far smaller.
+MEDIA_MAX_BYTES = 16 * 1024 * 1024
 # The token cannot act for this number: invalid (190), or lacks the permission (10, 200).
 NO_ACCESS_CODES = frozenset({0, 10, 190, 200})
 PHONE_NUMBER_FIELDS = ("display_phone_number,verified_name,quality_rating,messaging_limit_tier,name_status,"
@@ -112,6 +115,38 @@ class GraphClient:
                 break
         return templates
 
+    def typing_indicator(self, phone_number_id: str, token: str, message_id: str) -> None:
+        """Marks the message read and shows "typing..." until the reply (or 25 s)."""
+        self._call("POST", f"{phone_number_id}/messages", token,
+                   json={"messaging_product": "whatsapp", "status": "read", "message_id": message_id,
+                         "typing_indicator": {"type": "text"}})
+
+    def download_media(self, media_id: str, token: str, max_bytes: int = MEDIA_MAX_BYTES) -> tuple[bytes, str]:
+        """(bytes, mime type) of a user's media: `GET /{media_id}` for its short-lived URL, then the
+        bytes with the same token, read up to `max_bytes` (GraphError code None beyond)."""
+        info = self._call("GET", media_id, token)
+        url = info.get("url")
+        declared = info.get("file_size")
+        if not isinstance(url, str) or (not url.startswith("https://") and not url.startswith(self.base_url)):
+            raise GraphError(None, "media has no download URL", 200)
+        if isinstance(declared, int) and declared > max_bytes:
+            raise GraphError(None, "media too large", 200)
+        try:
+            with self.http.stream("GET", url, headers={"Authorization": f"Bearer {token}"},
+                                  follow_redirects=False) as response:
+                if response.status_code != 200:
+                    raise GraphError(None, f"media download status {response.status_code}", response.status_code)
+                received = bytearray()
+                for chunk in response.iter_bytes():
+                    received += chunk
+                    if len(received) > max_bytes:
+                        raise GraphError(None, "media too large", 200)
+                mime = str(info.get("mime_type") or response.headers.get("content-type") or "")
+                return bytes(received), mime
+        except httpx.TimeoutException as exc:
+            raise GraphError(None, f"timeout: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise GraphError(None, f"transport error: {type(exc).__name__}") from exc
     def phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
         """The number's health fields, read with the instance's own token."""
         return self._call("GET", phone_number_id, token, params={"fields": PHONE_NUMBER_FIELDS})

@@ -143,6 +143,19 @@ class ReplySender:
                         "at": iso_now(self.clock)})
                 raise DeliveryStopped(f"Graph API error {error.code}: {error.message[:200]}") from error
 
+    def show_reading(self, tenant: TenantContext, config: InstanceConfig, message_id: str, typing: bool) -> None:
+        """A read receipt, with the typing indicator when `typing`: a courtesy, never a reason to fail."""
+        token = self.secrets.get(tenant, config, "access_token")
+        if not token:
+            return
+        if not typing:
+            self._mark_read(config, token, message_id)
+            return
+        try:
+            self.graph.typing_indicator(config.phone_number_id, token, message_id)
+        except GraphError as error:
+            self.logger.info("typing indicator failed", extra={"code": error.code})
+
     def _mark_read(self, config: InstanceConfig, token: str, message_id: str) -> None:
         try:
             self.graph.mark_read(config.phone_number_id, token, message_id)
