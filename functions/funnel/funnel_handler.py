@@ -11,6 +11,7 @@ from funnel_service import FunnelService
 from wabot import aws
 from wabot.consumer import FifoConsumer
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
+from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
@@ -39,6 +40,7 @@ class Worker:
         graph = GraphClient.from_settings(settings)
         secrets = SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds)
         conversations = ConversationStore(tenants, settings.app_table)
+        egress = GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks)))  # tenant-set URLs
         self.service = FunnelService(
             registry=InstanceRegistry(InstanceRepository(tenants, settings.app_table),
                                       settings.instance_cache_seconds),
@@ -51,7 +53,8 @@ class Worker:
                 graph=graph, secrets=secrets,
                 backends=SttBackends(LlmConfigRepository(tenants, settings.app_table), secrets,
                                      settings.default_stt_base_url, settings.default_stt_model),
-                http=GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks)))),
+                http=egress),
+            notifier=TenantNotifier(egress, secrets, logger),
             llm_queue=EventPublisher(aws.client("sqs"), settings.llm_queue_url),
             messages=MessageLog(tenants, settings.app_table),
             statuses=StatusApplier(conversations, stats, activity, logger),

@@ -21,6 +21,7 @@ from wabot.funnel.templates import default_funnel
 from wabot.handoff import bot_may_send, human_is_handling, window_is_open
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserProfile
@@ -52,6 +53,7 @@ class FunnelService:
     statuses: StatusApplier
     logger: Any
     voice: VoiceTranscriber | None = None  # speech to text for voice notes (None: not set up)
+    notifier: TenantNotifier | None = None  # signed hand-off notifications to the tenant's URL
     clock: Callable[[], float] = time.time
     activity_per_message: bool = False  # else only manager replies, gates and errors are logged
 
@@ -184,7 +186,22 @@ class FunnelService:
             what = "conversation handed to a person" if takeover else "a person was asked to follow up"
             self.activity.record(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
                                  {"handoff": outcome.handoff, "user": event.user_key})
+            self._notify_handoff(tenant, config, event, outcome.handoff, takeover)
         return profile
+
+    def _notify_handoff(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
+                        handoff: dict[str, str], takeover: bool) -> None:
+        """The tenant's own endpoint learns of it (signed, retried by the notifier), after the
+        decision is stored: a failure here never costs the user a reply."""
+        if self.notifier is None or not config.handoff_notify.webhook:
+            return
+        try:
+            self.notifier.send(tenant, config, "conversation.handoff", {
+                "user": event.user_key, "phone": event.phone, "profile_name": event.profile_name,
+                "node": handoff.get("node"), "note": handoff.get("note"),
+                "mode": "human" if takeover else "follow_up", "message_id": event.message_id})
+        except Exception:
+            self.logger.exception("hand-off notification failed; the hand-off itself is stored")
 
     def _manager_notices(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
                          handoff: dict[str, str], now: float) -> list[dict[str, Any]]:

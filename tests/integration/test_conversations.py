@@ -88,6 +88,33 @@ def test_handoff_by_the_funnels_button_silences_the_bot_and_shows_in_the_inbox(s
     assert guest.get(f"{BASE}/bot/conversations", query={"status": "bot"}).json()["items"] == []
 
 
+def test_a_handoff_by_button_is_posted_signed_to_the_tenants_url(setup):
+    from tests.integration.health_harness import NotificationReceiver
+    from tests.integration.llm_harness import guarded
+    from wabot.notify import signature_is_valid
+
+    admin, _, _, acme, _, funnel, _ = setup
+    clinic(admin)
+    updated = admin.put(f"{BASE}/bot", {"notify_url": "https://hooks.acme.test/wa",
+                                        "handoff_notify": {"webhook": True}})
+    assert updated.status == 200, updated.body
+    secret, version = updated.json()["generated_notify_secret"], updated.json()["version"]
+    receiver = NotificationReceiver(statuses=[503])  # the first attempt fails: the notifier retries
+    service = funnel.module.worker().service
+    service.notifier.http, service.notifier.sleep = guarded(receiver.handler), lambda _seconds: None
+    funnel.exchange(message_event(acme, text="hi", config_version=version))
+    assert receiver.requests == []  # no hand-off, no notification
+    funnel.exchange(message_event(acme, reply=("button_reply", "clinic:human"), config_version=version))
+    assert len(receiver.requests) == 2
+    request = receiver.requests[-1]
+    assert (request.headers["host"], request.url.path) == ("hooks.acme.test", "/wa")  # pinned to the checked address
+    assert signature_is_valid(secret, request.content, request.headers["x-wabot-signature-256"])
+    body = receiver.bodies()[-1]
+    assert (body["event"], body["tenant_id"], body["instance_id"]) == ("conversation.handoff", "acme", "bot")
+    assert body["data"]["mode"] == "human" and body["data"]["user"] == USER
+    assert conversation(admin)["handoff"] == "human"
+
+
 def test_manager_send_takes_over_and_release_gives_back(setup):
     admin, _, guest, acme, _, funnel, stack = setup
     funnel.exchange(message_event(acme, text="hi"))

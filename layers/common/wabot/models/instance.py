@@ -30,6 +30,8 @@ class HandoffNotify(BaseModel):
 
     manager_phones: list[str] = Field(default_factory=list, max_length=20, description="WhatsApp numbers told "
                                       "of it, when inside their own 24-hour window with this number")
+    webhook: bool = Field(default=False, description="also POST a signed `conversation.handoff` notification to "
+                                                     "the instance's notify_url (see wabot.notify)")
 
     @field_validator("manager_phones")
     @classmethod
