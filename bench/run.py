@@ -79,6 +79,8 @@ LIBRARIES = {
     "llm": _PYDANTIC + _LOGGER + _PARAMETERS + _WORKER,
     "admin": _PYDANTIC + _LOGGER + _PARAMETERS + "from aws_lambda_powertools.event_handler import "
                                                  "APIGatewayHttpResolver\nAPIGatewayHttpResolver(enable_validation=True)\n",
+    "status": _PYDANTIC + _LOGGER + "from aws_lambda_powertools.utilities.batch import BatchProcessor, "
+                                    "process_partial_response\n",
 }
 
 
