@@ -115,7 +115,8 @@ def memory() -> dict[str, Any]:
     _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - safe loader subclass
     default = template["Globals"]["Function"]["MemorySize"]
-    logical = {"webhook": "WebhookFunction", "funnel": "FunnelFunction", "llm": "LlmFunction", "admin": "AdminFunction"}
+    logical = {"webhook": "WebhookFunction", "funnel": "FunnelFunction", "llm": "LlmFunction", "admin": "AdminFunction",
+               "status": "StatusFunction"}
     results = {}
     for name, (module, init, _, _) in FUNCTIONS.items():
         script = f"import resource\nimport {module}\n{module}.{init}\n" \
