@@ -75,6 +75,17 @@ def _system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A backend's answer, which must be a JSON object; anything else is one generic error."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BackendError("bad_response") from None
+    if not isinstance(data, dict):
+        raise BackendError("bad_response")
+    return data
+
+
 @dataclass(frozen=True)
 class EgressPolicy:
     allowed_networks: tuple[IpNetwork, ...] = ()
@@ -107,14 +118,8 @@ class GuardedHttp:
     def post_json(self, base_url: str, path: str, *, body: Any, headers: dict[str, str], timeout: float,
                   max_bytes: int = LLM_MAX_BYTES) -> dict[str, Any]:
         """POST a JSON body; the answer must be a JSON object."""
-        raw = self.post(base_url, path, json_body=body, headers=headers, timeout=timeout, max_bytes=max_bytes)
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise BackendError("bad_response") from None
-        if not isinstance(data, dict):
-            raise BackendError("bad_response")
-        return data
+        return json_object(self.post(base_url, path, json_body=body, headers=headers, timeout=timeout,
+                                     max_bytes=max_bytes))
 
     def post(self, base_url: str, path: str, *, timeout: float, max_bytes: int, json_body: Any = None,
              content: bytes | None = None, params: dict[str, str] | None = None,

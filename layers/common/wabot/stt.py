@@ -14,7 +14,6 @@ with the kind's fixed path; errors are one `SttError` with a fixed reason, never
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from urllib.parse import quote
 
 from wabot.errors import NotFoundError
 from wabot.models.instance import InstanceConfig
-from wabot.net import LLM_MAX_BYTES, BackendError, GuardedHttp
+from wabot.net import LLM_MAX_BYTES, BackendError, GuardedHttp, json_object
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.secrets import SecretStore
 from wabot.tenancy import TenantContext
@@ -66,7 +65,7 @@ def transcribe(http: GuardedHttp, backend: SttBackend, audio: bytes, mime_type: 
                             headers=headers, data={"model": backend.model, "language": language,
                                                    "response_format": "json"},
                             files={"file": (f"voice.{_extension(mime)}", audio, mime)})
-            data = _json_object(raw)
+            data = json_object(raw)
             text = data.get("text")
         else:
             body = {"contents": [{"role": "user", "parts": [
@@ -83,16 +82,6 @@ def transcribe(http: GuardedHttp, backend: SttBackend, audio: bytes, mime_type: 
     if not isinstance(text, str) or not text.strip():
         raise SttError(f"{backend.kind} speech to text answered no text")
     return text.strip()[:TRANSCRIPT_MAX_CHARS]
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BackendError("bad_response") from None
-    if not isinstance(data, dict):
-        raise BackendError("bad_response")
-    return data
 
 
 def _extension(mime: str) -> str:
