@@ -16,7 +16,7 @@ PY312_DIR := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'imp
 export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test lint run demo bench sam-build lock clean browser screenshots
+.PHONY: venv test lint run demo bench sam-build lock clean browser screenshots openapi
 
 venv: $(STAMP)
 
@@ -54,6 +54,10 @@ $(RUNTIME_STAMP): layers/common/requirements.txt layers/voice/requirements.txt r
 	$(RUNTIME_VENV)/bin/python -m pip install --quiet -r layers/common/requirements.txt \
 		-r layers/voice/requirements.txt $$(grep -E '^(boto3|botocore|s3transfer|jmespath)==' requirements-dev.txt)
 	touch $@
+
+# The admin API's OpenAPI document, committed as docs/openapi.json (a unit test fails when it drifts).
+openapi: venv
+	$(BIN)/python scripts/openapi.py
 
 # A scripted conversation against a running `make run`.
 demo: venv
