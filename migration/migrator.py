@@ -24,6 +24,7 @@ from migration.legacy import LegacyUser, Skipped, TenantFolder, read_folder, rea
 from wabot.funnel.flow import AskNode, Flow
 from wabot.funnel.templates import template, template_document
 from wabot.identity import normalize_user_ref
+from wabot.keys import META_SECRET_NAMES
 from wabot.models.conversation import ConversationState
 from wabot.models.instance import InstanceConfig
 from wabot.repositories.conversations import ConversationStore, UserProfile
@@ -41,7 +42,6 @@ CONFIG_KEYS = {  # config.txt keys that fill what a row leaves empty
 }
 STATS_KEYS = {"messages_in": "inbound", "messages_out": "outbound", "llm_calls": "llm_calls",
               "voice_replies": "voice_replies", "errors": "errors", "users": "unique_users_legacy"}
-SECRETS = ("access_token", "app_secret", "verify_token")
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Migrator:
         for key, name in CONFIG_KEYS.items():
             if payload.get(name) in (None, "") and folder.config.get(key):
                 payload[name] = folder.config[key]
-        payload.update({name: row[name] for name in SECRETS if row[name]})
+        payload.update({name: row[name] for name in META_SECRET_NAMES if row[name]})
         return {k: v for k, v in payload.items() if v not in (None, "")}
 
     def _instance(self, row: dict[str, Any], folder: TenantFolder) -> InstanceConfig | None:

@@ -3,179 +3,112 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from wabot.funnel.simulate import SimulatedInput, SimulatedTurn
 from wabot.funnel.templates import TEMPLATES
-from wabot.identity import normalize_user_ref
+from wabot.keys import SECRET_NAMES
 from wabot.models.activity import ActivityEntry
 from wabot.models.health import AccountAlert, HealthError, Summary, TemplateChange, TokenStatus
-from wabot.models.instance import HandoffNotify, LlmParams
+from wabot.models.instance import MANAGED_FIELDS, BackendUrl, ClientInput, InstanceConfig, TtsEngine, client_input
 from wabot.models.principal import PRINCIPAL_PATTERN, Role
-from wabot.net import base_url_problem
 from wabot.repositories.llm_config import ProviderKind, TenantSettings
 from wabot.tenancy import SLUG_PATTERN
 
-LLM_BACKEND_PATTERN = r"^(vllm|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
-STT_BACKEND_PATTERN = r"^(openai|gemini|cloud:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$"
-PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,32}$"  # ASCII digits: \d would take other scripts' digits too
-# One instance item must stay far below DynamoDB's 400 KB: the lists' size is capped.
-MAX_LIST_ENTRIES = 2000
-MAX_LISTS_CHARACTERS = 100_000
 TemplateName = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]
 FLOW_DOCUMENT = "a flow document (JSON Schema: GET /admin/funnel/schema.json; README: the flow language)"
-TtsEngine = Literal["xtts", "piper", "openvoice"]
-SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "app_token", "notify_secret")
-ACTION_FIELDS = ("rotate_notify_secret",)  # requests, not stored fields
 
 
-def _plain_base_url(url: HttpUrl) -> HttpUrl:
-    problem = base_url_problem(str(url))
-    if problem:
-        raise ValueError(problem)
-    return url
+def _secret_field(min_length: int = 8, description: str = "write-only; stored in SSM") -> Any:
+    return Field(default=None, min_length=min_length, max_length=4096, description=description)
 
 
-# A server the platform will call for the tenant: shape checked here, addresses on every call
-# (wabot.net); only an admin may set one.
-BackendUrl = Annotated[HttpUrl, AfterValidator(_plain_base_url)]
+# The instance's secrets (names: wabot.keys.SECRET_NAMES), write-only; the default rule unless given here.
+SECRET_INPUT = {
+    "app_token": _secret_field(description="write-only, optional: an app token for /debug_token health checks"),
+    "notify_secret": _secret_field(16, "write-only: HMAC key of the notifications; generated when a notify_url "
+                                       "is set without one"),
+}
+ACTIONS = {  # requests, not stored fields
+    "rotate_notify_secret": (bool | None, Field(default=None, description="true: a new notify_secret is "
+                                                "generated and answered once in generated_notify_secret")),
+}
+SETTABLE_FIELDS = tuple(name for name in InstanceConfig.model_fields if name not in MANAGED_FIELDS)
+# Servers the platform calls on the tenant's behalf: only an admin chooses them (SSRF).
+ADMIN_ONLY_FIELDS = frozenset(name for name in SETTABLE_FIELDS if client_input(name).admin_only)
+# Fields the stored config cannot hold as null: a PUT may not clear them.
+NON_NULLABLE_FIELDS = frozenset(name for name in SETTABLE_FIELDS
+                                if type(None) not in get_args(InstanceConfig.model_fields[name].annotation))
 
 
-def _secret_field():
-    return Field(default=None, min_length=8, max_length=4096, description="write-only; stored in SSM")
+def _constrained(annotation: Any, metadata: list[Any]) -> Any:
+    return Annotated[annotation, *metadata] if metadata else annotation
 
 
-class InstanceFields(BaseModel):
-    """Fields an admin may set. On PUT every field is optional and only given ones change."""
+def _input_field(name: str, required: bool) -> tuple[Any, Any]:
+    """The API's input field for a settable InstanceConfig field: its type, limits and description,
+    plus its client-input rules; optional (null) unless required."""
+    info = InstanceConfig.model_fields[name]
+    rules = client_input(name)
+    metadata = [m for m in info.metadata if not isinstance(m, ClientInput)] + list(rules.metadata)
+    annotation = rules.type or info.annotation
+    if not required:
+        annotation = annotation | None
+    field = Field(description=info.description) if required else Field(default=None, description=info.description)
+    return _constrained(annotation, metadata), field
+
+
+class InstanceInput(BaseModel):
+    """Base of the instance create and update models (fields: derived from InstanceConfig below)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    phone_number_id: str | None = Field(default=None, pattern=PHONE_NUMBER_ID_PATTERN)
-    waba_id: str | None = Field(default=None, pattern=PHONE_NUMBER_ID_PATTERN)
-    access_token: str | None = _secret_field()
-    app_secret: str | None = _secret_field()
-    verify_token: str | None = _secret_field()
-    app_token: str | None = Field(default=None, min_length=8, max_length=4096,
-                                  description="write-only, optional: an app token for /debug_token health checks")
-    notify_url: BackendUrl | None = Field(default=None, description="admin only: https URL for signed health "
-                                          "notifications (null removes it)")
-    notify_secret: str | None = Field(default=None, min_length=16, max_length=4096,
-                                      description="write-only: HMAC key of the notifications; generated when a "
-                                                  "notify_url is set without one")
-    rotate_notify_secret: bool | None = Field(default=None, description="true: a new notify_secret is generated "
-                                              "and answered once in generated_notify_secret")
-    enabled: bool | None = None
-    language: Literal["en", "ru"] | None = None
-    llm_backend: str | None = Field(default=None, pattern=LLM_BACKEND_PATTERN)
-    llm_model: str | None = Field(default=None, min_length=1, max_length=200)
-    llm_base_url: BackendUrl | None = Field(default=None, description="admin only")
-    llm_history_turns: int | None = Field(default=None, ge=0, le=50)
-    llm_fallback_message: str | None = Field(default=None, min_length=1, max_length=4096)
-    system_prompt: str | None = Field(default=None, max_length=20000)
-    llm_params: LlmParams | None = None
-    tts_enabled: bool | None = None
-    tts_engine: TtsEngine | None = None
-    tts_voice: str | None = Field(default=None, max_length=64)
-    tts_preset: str | None = Field(default=None, max_length=64)
-    read_receipts: bool | None = None
-    typing_indicator: bool | None = None
-    stt_enabled: bool | None = None
-    stt_backend: str | None = Field(default=None, pattern=STT_BACKEND_PATTERN,
-                                    description="openai, gemini or cloud:{provider id} (kind openai or gemini)")
-    llm_debounce_seconds: float | None = Field(default=None, ge=0, le=10,
-                                               description="quiet window before answering a burst; 0 off")
-    allowed_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
-    blocked_phones: list[str] | None = Field(default=None, max_length=MAX_LIST_ENTRIES)
-    rate_limit_count: int | None = Field(default=None, ge=0, le=10000)
-    rate_limit_hours: float | None = Field(default=None, ge=0.01, le=720, description="the window, 36 s at least")
-    owner_id: str | None = Field(default=None, pattern=PRINCIPAL_PATTERN)
-    handoff_timeout_hours: float | None = Field(default=None, ge=0.1, le=720)
-    handoff_notify: HandoffNotify | None = None
-    message_retention_days: int | None = Field(default=None, ge=1, le=365)
-
-    @field_validator("allowed_phones", "blocked_phones")
-    @classmethod
-    def _normalize_refs(cls, values: list[str] | None) -> list[str] | None:
-        if values is None:
-            return None
-        return sorted({normalize_user_ref(value) for value in values})
-
     def config_changes(self) -> dict:
         """The non-secret fields the caller gave (null clears an optional field)."""
-        dumped = self.model_dump(mode="json", include=self.model_fields_set - set(SECRET_FIELDS) - set(ACTION_FIELDS))
+        dumped = self.model_dump(mode="json", include=self.model_fields_set & set(SETTABLE_FIELDS))
         return {name: getattr(self, name) if name == "llm_params" else dumped[name] for name in dumped}
 
     def secret_changes(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in SECRET_FIELDS
+        return {name: getattr(self, name) for name in SECRET_NAMES
                 if name in self.model_fields_set and getattr(self, name)}
 
 
-class InstanceCreate(InstanceFields):
-    name: str = Field(min_length=1, max_length=100)
-    phone_number_id: str = Field(pattern=PHONE_NUMBER_ID_PATTERN)
-    funnel_template: TemplateName | None = Field(default=None, description="start with this flow template "
-                                                 "(GET /admin/funnel/templates); default: the sales funnel")
-
-    def config_changes(self) -> dict:
-        return {name: value for name, value in super().config_changes().items() if name != "funnel_template"}
+def _instance_input_fields(create: bool) -> dict[str, Any]:
+    fields = {name: _input_field(name, create and InstanceConfig.model_fields[name].is_required())
+              for name in SETTABLE_FIELDS}
+    fields |= {name: (str | None, SECRET_INPUT.get(name, _secret_field())) for name in SECRET_NAMES}
+    return fields | ACTIONS
 
 
-class InstanceUpdate(InstanceFields):
-    pass
+# What an admin may set. On PUT every field is optional and only given ones change.
+InstanceUpdate = create_model("InstanceUpdate", __base__=InstanceInput, **_instance_input_fields(create=False))
+InstanceCreate = create_model(
+    "InstanceCreate", __base__=InstanceInput, **_instance_input_fields(create=True),
+    funnel_template=(TemplateName | None, Field(default=None, description="start with this flow template "
+                                                "(GET /admin/funnel/templates); default: the sales funnel")))
+
+MaskedSecrets = create_model("MaskedSecrets", **{
+    name: (str | None, Field(description="last 4 characters at most, or null when not set"))
+    for name in SECRET_NAMES})
 
 
-class MaskedSecrets(BaseModel):
-    access_token: str | None = Field(description="last 4 characters at most, or null when not set")
-    app_secret: str | None
-    verify_token: str | None
-    app_token: str | None = None
-    notify_secret: str | None = None
+def _output_field(name: str) -> tuple[Any, Any]:
+    info = InstanceConfig.model_fields[name]
+    metadata = [m for m in info.metadata if not isinstance(m, ClientInput)]
+    return _constrained(info.annotation, metadata), Field(description=info.description)
 
 
-class InstanceOut(BaseModel):
-    id: str
-    name: str
-    webhook_url: str
-    phone_number_id: str
-    waba_id: str | None
-    enabled: bool
-    running: bool
-    auto_start: bool
-    language: str
-    llm_backend: str
-    llm_model: str | None
-    llm_base_url: str | None
-    llm_history_turns: int
-    llm_fallback_message: str | None
-    system_prompt: str
-    llm_params: LlmParams
-    tts_enabled: bool
-    tts_engine: str | None
-    tts_voice: str | None
-    tts_preset: str | None
-    read_receipts: bool
-    typing_indicator: bool
-    stt_enabled: bool
-    stt_backend: str
-    llm_debounce_seconds: float
-    allowed_phones: list[str]
-    blocked_phones: list[str]
-    rate_limit_count: int
-    rate_limit_hours: float
-    handoff_timeout_hours: float
-    handoff_notify: HandoffNotify
-    message_retention_days: int
-    owner_id: str | None
-    notify_url: str | None = None
-    sends_paused: bool = Field(default=False, description="the access token was found invalid: nothing is sent")
-    version: int
-    created_at: datetime | None
-    updated_at: datetime | None
-    secrets: MaskedSecrets
-    generated_notify_secret: str | None = Field(default=None, description="only in the answer that generated it")
+# Every stored field but the tenant (the caller's) and the id (renamed `id`); secrets only masked.
+InstanceOut = create_model(
+    "InstanceOut",
+    id=(str, Field(description="the instance id (a slug of its name)")),
+    webhook_url=(str, Field(description="paste into Meta's app dashboard, with the verify token")),
+    **{name: _output_field(name) for name in InstanceConfig.model_fields if name not in ("tenant_id", "instance_id")},
+    secrets=(MaskedSecrets, ...),
+    generated_notify_secret=(str | None, Field(default=None, description="only in the answer that generated it")),
+)
 
 
 class InstanceList(BaseModel):
@@ -386,7 +319,7 @@ class SettingsUpdate(BaseModel):
     vllm_model: str | None = Field(default=None, max_length=200)
     gemini_model: str | None = Field(default=None, min_length=1, max_length=200)
     gemini_base_url: BackendUrl | None = None
-    tts_base_urls: dict[Literal["xtts", "piper", "openvoice"], BackendUrl] | None = None
+    tts_base_urls: dict[TtsEngine, BackendUrl] | None = None
     stt_base_url: BackendUrl | None = None
     stt_model: str | None = Field(default=None, min_length=1, max_length=200)
     gemini_api_key: str | None = _secret_field()

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from admin_models import (
-    MAX_LISTS_CHARACTERS,
+    ADMIN_ONLY_FIELDS,
+    NON_NULLABLE_FIELDS,
     TENANT_SECRET_SETTINGS,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -37,8 +38,8 @@ from admin_models import (
     FunnelTemplateOut,
     HealthSummary,
     InstanceCreate,
-    InstanceFields,
     InstanceHealth,
+    InstanceInput,
     InstanceList,
     InstanceOut,
     InstanceStats,
@@ -81,7 +82,7 @@ from wabot.health import CheckResult, check_credentials, store_check
 from wabot.identity import normalize_user_ref
 from wabot.models.events import InboundEvent
 from wabot.models.health import HealthRecord, summarize
-from wabot.models.instance import InstanceConfig
+from wabot.models.instance import MAX_LISTS_CHARACTERS, InstanceConfig
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
@@ -179,11 +180,7 @@ def _require_admin(caller: TenantContext) -> None:
         raise ForbiddenError("admin role required")
 
 
-# Servers the platform calls on the tenant's behalf: only an admin chooses them (SSRF).
-ADMIN_ONLY_FIELDS = frozenset({"llm_base_url", "notify_url"})
-
-
-def _check_admin_only_fields(caller: TenantContext, data: InstanceFields, old: InstanceConfig | None) -> None:
+def _check_admin_only_fields(caller: TenantContext, data: InstanceInput, old: InstanceConfig | None) -> None:
     if caller.role == "admin":
         return
     for name in sorted(ADMIN_ONLY_FIELDS & data.model_fields_set):
@@ -285,7 +282,7 @@ class AdminService:
             store_check(self.health, self.instances, caller, instance_id, result, datetime.now(UTC))
 
     @staticmethod
-    def _notify_secret(data: InstanceFields, notify_url: str | None, instance_id: str | None,
+    def _notify_secret(data: InstanceInput, notify_url: str | None, instance_id: str | None,
                        secret_changes: dict[str, str]) -> str | None:
         """Generate the notifications' HMAC key when asked, or when a URL is set without any;
         the answer carries it this once (it is stored only in SSM)."""
@@ -362,9 +359,8 @@ class AdminService:
         if "owner_id" in changes and changes["owner_id"] != old.owner_id and caller.role != "admin":
             raise ForbiddenError("only an admin may change the owner")
         _check_admin_only_fields(caller, data, old)
-        for required in ("name", "phone_number_id", "llm_backend", "llm_history_turns", "read_receipts",
-                         "typing_indicator", "stt_enabled", "stt_backend", "llm_debounce_seconds"):
-            if required in changes and changes[required] is None:
+        for required in sorted(NON_NULLABLE_FIELDS & set(changes)):
+            if changes[required] is None:
                 raise InvalidInput(required, "may not be null")
         self._check_backend(caller, changes.get("llm_backend"))
         self._check_backend(caller, changes.get("stt_backend"), "stt_backend")

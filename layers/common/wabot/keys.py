@@ -13,8 +13,11 @@ import re
 
 from wabot.tenancy import TenantContext, require_instance_id, require_tenant
 
+# An instance's secrets, the one list of them (SSM paths, the admin API's write-only fields, the
+# migration). The WhatsApp app's own credentials first (the legacy platform had these three);
 # app_token: optional, for /debug_token; notify_secret: signs the tenant's health notifications.
-SECRET_NAMES = ("access_token", "app_secret", "verify_token", "app_token", "notify_secret")
+META_SECRET_NAMES = ("access_token", "app_secret", "verify_token")
+SECRET_NAMES = (*META_SECRET_NAMES, "app_token", "notify_secret")
 INSTANCE_SK_PREFIX = "INSTANCE#"
 APIKEY_SK_PREFIX = "APIKEY#"
 DAY_SK_PREFIX = "DAY#"
