@@ -60,7 +60,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from wabot import aws
-from wabot.errors import ConflictError, ForbiddenError, NotFoundError, TenantContextError, UnauthorizedError
+from wabot.errors import TenantContextError
+from wabot.http_errors import json_error, map_platform_errors
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
@@ -142,9 +143,9 @@ def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     try:
         caller = TenantContext(claims.get("tenant_id"), principal_id=claims["principal_id"], role=claims["role"])
     except (KeyError, TenantContextError):
-        return _error(401, "unauthorized")
+        return json_error(401, "unauthorized")
     if caller.role not in ("admin", "user", "guest"):
-        return _error(401, "unauthorized")
+        return json_error(401, "unauthorized")
     app.append_context(caller=caller)
     logger.append_keys(tenant_id=caller.tenant_id, principal_id=caller.principal_id)
     return next_middleware(app)
@@ -458,30 +459,7 @@ def openapi_document() -> str:
 # ---- errors ------------------------------------------------------------------------------
 
 
-def _error(status: int, message: str, **extra) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body={"message": message, **extra})
-
-
-@app.exception_handler(NotFoundError)
-@app.exception_handler(TenantContextError)
-def _not_found(_: Exception) -> Response:
-    return _error(404, "not found")
-
-
-@app.exception_handler(ForbiddenError)
-def _forbidden(exc: ForbiddenError) -> Response:
-    return _error(403, str(exc))
-
-
-@app.exception_handler(UnauthorizedError)
-def _unauthorized(_: Exception) -> Response:
-    return _error(401, "unauthorized")
-
-
-@app.exception_handler(ConflictError)
-def _conflict(exc: ConflictError) -> Response:
-    return _error(409, exc.public_message, **getattr(exc, "details", {}))
+map_platform_errors(app, logger)
 
 
 @app.exception_handler(InvalidInput)

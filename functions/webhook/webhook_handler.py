@@ -21,7 +21,8 @@ from webhook_ingress import (
 )
 
 from wabot import aws
-from wabot.errors import NotFoundError, QueueSendError, TenantContextError
+from wabot.errors import NotFoundError, TenantContextError
+from wabot.http_errors import json_error, map_platform_errors
 from wabot.queue import EventPublisher, HealthQueue
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
@@ -62,10 +63,6 @@ def _route_target(tenant_id: str, instance_id: str) -> tuple[TenantContext, str]
     return tenant, instance_id
 
 
-def _json(status: int, message: str) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
-
-
 def _raw_body() -> bytes:
     """The exact bytes Meta signed: base64 bodies decoded, text bodies re-encoded as UTF-8."""
     event = app.current_event
@@ -97,7 +94,7 @@ def receive(tenant_id: str, instance_id: str) -> Response:
     try:
         raw = _raw_body()
     except (binascii.Error, ValueError):
-        return _json(400, "body is not valid base64")
+        return json_error(400, "body is not valid base64")
     request_id = app.current_event.request_context.request_id or "unknown"
     logger.append_keys(request_id=request_id)
     try:
@@ -116,7 +113,7 @@ def receive(tenant_id: str, instance_id: str) -> Response:
         "webhook accepted",
         extra={"messages": notification.message_count, "statuses": notification.status_count},
     )
-    return _json(200, "ok")
+    return json_error(200, "ok")
 
 
 @app.exception_handler(VerificationFailed)
@@ -128,30 +125,26 @@ def _forbidden(_: Exception) -> Response:
 @app.exception_handler(SignatureRejected)
 def _unauthorized(exc: SignatureRejected) -> Response:
     logger.warning("webhook rejected", extra={"reason": exc.reason})
-    return _json(401, "invalid signature")
+    return json_error(401, "invalid signature")
 
 
 @app.exception_handler(PayloadTooLarge)
 def _too_large(_: Exception) -> Response:
-    return _json(413, "payload too large")
+    return json_error(413, "payload too large")
 
 
 @app.exception_handler(InvalidPayload)
 def _bad_request(_: Exception) -> Response:
-    return _json(400, "body is not a JSON webhook notification")
+    return json_error(400, "body is not a JSON webhook notification")
 
 
-@app.exception_handler(QueueSendError)
-def _queue_failed(exc: QueueSendError) -> Response:
-    # Meta retries non-2xx for up to 7 days; dedup makes the retry safe.
-    logger.error("queueing failed, asking Meta to retry", extra={"error": str(exc)})
-    return _json(503, "temporarily unavailable, retry later")
+map_platform_errors(app, logger)  # a queueing failure: 503, Meta retries
 
 
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     logger.exception("unexpected error, asking Meta to retry", extra={"error_type": type(exc).__name__})
-    return _json(500, "internal error")
+    return json_error(500, "internal error")
 
 
 @logger.inject_lambda_context(clear_state=True)
