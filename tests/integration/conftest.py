@@ -188,8 +188,8 @@ def gateway(stack: Stack, function_env, clock):
 
     # The admin API checks credentials against the Graph API: the local stack's fake, in process.
     graph = GraphFake()
-    admin_handler.service().graph.http = httpx.Client(transport=httpx.MockTransport(graph.handler))
-    admin_handler.service().graph.base_url = "http://graph.test"
+    admin_handler.service().stores.graph.http = httpx.Client(transport=httpx.MockTransport(graph.handler))
+    admin_handler.service().stores.graph.base_url = "http://graph.test"
     gateway = HttpApiGateway(stack.template, functions, clock=clock)
     gateway.graph = graph
     yield gateway

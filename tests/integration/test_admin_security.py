@@ -90,7 +90,7 @@ def test_storage_validation_errors_are_a_4xx(world, monkeypatch, code, status):
                                                               "Aggregated size of all range keys has exceeded"}},
                           "Query")
 
-    monkeypatch.setattr(admin_handler.service().conversations, "resolve_user", refuse)
+    monkeypatch.setattr(admin_handler.service().stores.conversations, "resolve_user", refuse)
     response = world.admin.delete(f"{BASE}/alice-bot/users/{'U' * 3000}/state")
     assert response.status == status
     assert "U" * 100 not in response.body.decode() and "range keys" not in response.body.decode()

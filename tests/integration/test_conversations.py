@@ -38,7 +38,7 @@ def setup(gateway, funnel, stack):
                                      "verify_token": "verify-1234"})
         assert created.status == 201, created.body
     # The admin function reads templates from the same fake Graph API the worker sends to.
-    graph = admin_handler.service().graph
+    graph = admin_handler.service().stores.graph
     graph.http, graph.base_url = httpx.Client(transport=httpx.MockTransport(funnel.graph.handler)), "http://graph.test"
     acme = SeededInstance(TenantContext("acme"), "bot", "106540352242922", "app-secret-1234", "verify-1234",
                           "EAAG-token-1234")
