@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from botocore.exceptions import ClientError
 
 from wabot.errors import TenantContextError
-from wabot.http_errors import json_error, map_platform_errors
+from wabot.http_errors import json_message, map_platform_errors
 from wabot.tenancy import TenantContext
 
 __all__ = ["app", "handler", "service", "settings"]  # service(): the cold-start initializer (bench, tests)
@@ -39,9 +39,9 @@ def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     try:
         caller = TenantContext(claims.get("tenant_id"), principal_id=claims["principal_id"], role=claims["role"])
     except (KeyError, TenantContextError):
-        return json_error(401, "unauthorized")
+        return json_message(401, "unauthorized")
     if caller.role not in ("admin", "user", "guest"):
-        return json_error(401, "unauthorized")
+        return json_message(401, "unauthorized")
     app.append_context(caller=caller)
     logger.append_keys(tenant_id=caller.tenant_id, principal_id=caller.principal_id)
     return next_middleware(app)

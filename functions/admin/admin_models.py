@@ -53,11 +53,10 @@ def _input_field(name: str, required: bool) -> tuple[Any, Any]:
     info = InstanceConfig.model_fields[name]
     rules = client_input(name)
     metadata = [m for m in info.metadata if not isinstance(m, ClientInput)] + list(rules.metadata)
-    annotation = rules.type or info.annotation
-    if not required:
-        annotation = annotation | None
-    field = Field(description=info.description) if required else Field(default=None, description=info.description)
-    return _constrained(annotation, metadata), field
+    annotation = _constrained(rules.type or info.annotation, metadata)
+    if required:
+        return annotation, Field(description=info.description)
+    return annotation | None, Field(default=None, description=info.description)  # rules apply to a value, not null
 
 
 class InstanceInput(BaseModel):

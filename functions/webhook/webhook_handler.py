@@ -22,7 +22,7 @@ from webhook_ingress import (
 
 from wabot import aws
 from wabot.errors import NotFoundError, TenantContextError
-from wabot.http_errors import json_error, map_platform_errors
+from wabot.http_errors import json_message, map_platform_errors
 from wabot.queue import EventPublisher, HealthQueue
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.instances import InstanceRegistry, InstanceRepository
@@ -94,7 +94,7 @@ def receive(tenant_id: str, instance_id: str) -> Response:
     try:
         raw = _raw_body()
     except (binascii.Error, ValueError):
-        return json_error(400, "body is not valid base64")
+        return json_message(400, "body is not valid base64")
     request_id = app.current_event.request_context.request_id or "unknown"
     logger.append_keys(request_id=request_id)
     try:
@@ -113,7 +113,7 @@ def receive(tenant_id: str, instance_id: str) -> Response:
         "webhook accepted",
         extra={"messages": notification.message_count, "statuses": notification.status_count},
     )
-    return json_error(200, "ok")
+    return json_message(200, "ok")
 
 
 @app.exception_handler(VerificationFailed)
@@ -125,17 +125,17 @@ def _forbidden(_: Exception) -> Response:
 @app.exception_handler(SignatureRejected)
 def _unauthorized(exc: SignatureRejected) -> Response:
     logger.warning("webhook rejected", extra={"reason": exc.reason})
-    return json_error(401, "invalid signature")
+    return json_message(401, "invalid signature")
 
 
 @app.exception_handler(PayloadTooLarge)
 def _too_large(_: Exception) -> Response:
-    return json_error(413, "payload too large")
+    return json_message(413, "payload too large")
 
 
 @app.exception_handler(InvalidPayload)
 def _bad_request(_: Exception) -> Response:
-    return json_error(400, "body is not a JSON webhook notification")
+    return json_message(400, "body is not a JSON webhook notification")
 
 
 map_platform_errors(app, logger)  # a queueing failure: 503, Meta retries
@@ -144,7 +144,7 @@ map_platform_errors(app, logger)  # a queueing failure: 503, Meta retries
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     logger.exception("unexpected error, asking Meta to retry", extra={"error_type": type(exc).__name__})
-    return json_error(500, "internal error")
+    return json_message(500, "internal error")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -167,3 +167,8 @@ def test_a_taken_number_says_nothing_about_who_holds_it(world):
     assert own.status == foreign.status == 409
     assert own.body == foreign.body
     assert b"globex" not in foreign.body and b"acme" not in foreign.body and b"bot" not in foreign.body.lower()
+
+
+def test_null_for_a_field_that_cannot_be_null_is_a_422_naming_it(world):
+    for name in ("blocked_phones", "allowed_phones", "name", "handoff_notify", "llm_history_turns"):
+        assert field_of(world.admin.put(f"{BASE}/alice-bot", {name: None})) == [name]

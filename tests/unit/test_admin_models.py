@@ -4,7 +4,7 @@ and a new InstanceConfig field cannot be left out of the API by forgetting to li
 from __future__ import annotations
 
 import pytest
-from admin_models import ACTIONS, InstanceCreate, InstanceOut, InstanceUpdate, MaskedSecrets
+from admin_models import ACTIONS, SECRET_INPUT, InstanceCreate, InstanceOut, InstanceUpdate, MaskedSecrets
 from pydantic import ValidationError
 
 from wabot.funnel.templates import TEMPLATES
@@ -28,7 +28,7 @@ def test_create_and_update_accept_exactly_the_settable_fields_and_the_secrets():
     assert set(InstanceUpdate.model_fields) == writable
     assert set(InstanceCreate.model_fields) == writable | {"funnel_template"}
     assert not MANAGED_FIELDS & set(InstanceUpdate.model_fields)
-    assert set(META_SECRET_NAMES) <= set(SECRET_NAMES)
+    assert set(META_SECRET_NAMES) | set(SECRET_INPUT) <= set(SECRET_NAMES)
 
 
 def test_create_requires_what_the_domain_requires_and_update_nothing():
@@ -58,6 +58,12 @@ def test_client_input_rules_apply_to_input_only():
     assert {error["loc"][0] for error in raised.value.errors()} == {"phone_number_id", "notify_url", "allowed_phones"}
     given = InstanceUpdate.model_validate({"blocked_phones": ["+7 900 000-00-01", "79000000001"]})
     assert given.config_changes() == {"blocked_phones": ["79000000001"]}
+
+
+def test_null_is_given_as_null_not_run_through_the_rules():
+    """The rules check values; a null reaches the service, which answers 422 for fields that cannot be null."""
+    nulls = dict.fromkeys(["allowed_phones", "blocked_phones", "notify_url", "phone_number_id", "name"])
+    assert InstanceUpdate.model_validate(nulls).config_changes() == nulls
 
 
 def test_changes_split_config_from_secrets_and_actions():

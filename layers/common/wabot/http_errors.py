@@ -35,7 +35,8 @@ STATUS: dict[type[PlatformError], tuple[int, str | None]] = {
 }
 
 
-def json_error(status: int, message: str, **extra: Any) -> Response:
+def json_message(status: int, message: str, **extra: Any) -> Response:
+    """A JSON answer `{"message": ...}`, the shape of every error (and of the webhook's "ok")."""
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
                     body={"message": message, **extra})
 
@@ -44,8 +45,8 @@ def error_response(exc: PlatformError) -> Response:
     """The HTTP answer to a platform error (its nearest mapped base class decides)."""
     status, message = next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
     if isinstance(exc, ConflictError):
-        return json_error(status, exc.public_message, **getattr(exc, "details", {}))
-    return json_error(status, message if message is not None else str(exc))
+        return json_message(status, exc.public_message, **getattr(exc, "details", {}))
+    return json_message(status, message if message is not None else str(exc))
 
 
 def map_platform_errors(app: ApiGatewayResolver, logger: Logger) -> None:
