@@ -79,13 +79,14 @@ from wabot.funnel.validation import parse_flow
 from wabot.handoff import human_is_handling, window_closes_at, window_is_open
 from wabot.health import CheckResult, check_credentials, store_check
 from wabot.identity import normalize_user_ref
+from wabot.models.conversation import UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.health import HealthRecord, summarize
 from wabot.models.instance import InstanceConfig
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
-from wabot.repositories.conversations import ConversationStore, InstanceDataPurger, UserProfile
+from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FlowTooLarge, FunnelRepository
 from wabot.repositories.health import HealthRepository, StaleResult
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository

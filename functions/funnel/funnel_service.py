@@ -19,12 +19,13 @@ from wabot.funnel.engine import FunnelEngine, Outcome
 from wabot.funnel.flow import Flow
 from wabot.funnel.templates import default_funnel
 from wabot.handoff import bot_may_send, human_is_handling, window_is_open
+from wabot.models.conversation import ReplyPlan, UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
-from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserProfile
+from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.messages import LogEntry, MessageLog, event_entry, inbound_entry, outbound_entry

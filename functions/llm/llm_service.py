@@ -24,11 +24,12 @@ from wabot.handoff import bot_may_send
 from wabot.llm.backends import Backend, ChatRequest, LlmError, complete
 from wabot.llm.formatting import split_message, to_whatsapp
 from wabot.llm.voice import VOICE_MIME_TYPE, TtsRequest, VoiceError, synthesize, to_ogg_opus
+from wabot.models.conversation import PendingLlmMessage, ReplyPlan
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
 from wabot.net import GuardedHttp
 from wabot.repositories.activity import ActivityLog
-from wabot.repositories.conversations import ConversationStore, PendingLlmMessage, ReplyPlan
+from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.messages import MessageLog, event_entry, outbound_entry
