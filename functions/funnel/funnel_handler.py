@@ -20,7 +20,7 @@ from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
-from wabot.repositories.stats import StatsRepository
+from wabot.repositories.stats import BatchedStats
 from wabot.settings import FunnelSettings
 from wabot.statuses import StatusApplier
 from wabot.stt import SttBackends, VoiceTranscriber
@@ -35,7 +35,8 @@ class Worker:
     def __init__(self) -> None:
         settings = FunnelSettings.from_env()
         tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
-        stats = StatsRepository(tenants, settings.app_table)
+        # One counter write per instance and batch (flushed by the consumer after each batch).
+        stats = BatchedStats(tenants, settings.app_table, logger)
         activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
         graph = GraphClient.from_settings(settings)
         secrets = SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds)
@@ -61,9 +62,11 @@ class Worker:
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )
-        self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,
+        # No idempotency record: the user's profile is the duplicate check (see funnel_service).
+        self.consumer = FifoConsumer(self.service.handle, idempotency_table=None,
                                      dynamodb=tenants, key_prefix="funnel-event", logger=logger,
-                                     max_receives=settings.max_receive_count, on_give_up=self.service.give_up)
+                                     max_receives=settings.max_receive_count, on_give_up=self.service.give_up,
+                                     after_batch=stats.flush)
 
 
 @cache

@@ -1,11 +1,13 @@
 """Handling one queued event: statuses, gates, the funnel decision, and reliable sending.
 
-Exactly once, in four layers: the queue dedups Meta's quick retries; Powertools idempotency
-(keyed on tenant, instance and WhatsApp id, kept 8 days) skips events already handled; the
-reply plan stored in the user's profile before the first send makes a retry after a crash
-send only the replies that were not sent yet; and the profile remembers the last messages it
-answered, for a retry that arrives after later messages (a DLQ redrive, or an idempotency
-record whose completion failed).
+Exactly once, with the user's own profile item as the record (no separate idempotency record:
+the inbound queue is FIFO per user, so no two deliveries of one user's messages run at once and
+a conditional write on the profile is a sound duplicate check). The queue dedups Meta's quick
+retries; the reply plan stored in the profile (conditional on its version) before the first
+send makes a retry after a crash send only the replies not sent yet, and a plan marked done
+makes a redelivery find nothing left to do; the profile remembers the last messages it
+answered, for a retry that arrives after later messages (a Meta retry after SQS's 5-minute
+dedup window, a DLQ redrive).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from wabot.handoff import bot_may_send, human_is_handling, window_is_open
 from wabot.models.conversation import ReplyPlan, UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.models.message_log import LogEntry, event_entry, inbound_entry, outbound_entry
 from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
-from wabot.repositories.messages import LogEntry, MessageLog, event_entry, inbound_entry, outbound_entry
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.stats import StatsRepository
 from wabot.statuses import StatusApplier
 from wabot.stt import SttError, VoiceTranscriber
@@ -77,8 +80,7 @@ class FunnelService:
         if profile.plan is None or profile.plan.message_id != event.message_id:
             decide = self._outbound if event.kind == "outbound" else self._decide
             profile = decide(tenant, config, profile, event, deadline)
-        plan = profile.plan
-        if plan is not None and (plan.sent < len(plan.replies) or plan.llm_job is not None):
+        if profile.plan is not None and profile.plan.message_id == event.message_id and not profile.plan.done:
             self._deliver(tenant, config, profile, event, deadline)
 
     # ---- deciding ----------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class FunnelService:
                 # `decided_at` orders the messages of a burst (kept in the plan, so retries agree).
                 llm_job = {**heard.model_dump(mode="json"), **({"llm": outcome.llm} if outcome.llm else {}),
                            "decided_at": now}
-            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound, llm_job=llm_job)
+            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound, llm_job=llm_job, log=log)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "state": outcome.state, "plan": plan, "steps": profile.with_steps(outcome.steps),
             # Nothing to send: answered now (a plan is remembered once its last reply is out).
@@ -174,11 +176,9 @@ class FunnelService:
             "preview": (log_in.text or log_in.reply_title or f"[{event.type}]")[:80],
             "unread": 0 if replies else profile.unread + 1, "failure": None, **handoff,
         }))
-        try:  # best effort, as after sending: the decision is saved, the log only shows it
-            self.messages.record(tenant, config.instance_id, event.user_key, log, config.message_retention_days)
-        except Exception:
-            self.logger.exception("message log write failed; the decision is saved")
         if plan is None:
+            # Nothing to send: the turn is logged now (with replies, it is logged once they are out).
+            self._log(tenant, config, event, log)
             self.stats.increment(tenant, config.instance_id, inbound, latest={"last_inbound_at": iso_now(lambda: now)})
         if outcome.gate:
             self.activity.record(tenant, config.instance_id, "message_handled",
@@ -273,25 +273,36 @@ class FunnelService:
                                                    plain=job.llm is None)
             # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
             self.llm_queue.publish([job])
+            # Done (the replies a permanent failure stopped are given up with it).
+            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"],
+                                                              len(plan.replies), llm_queued=True)
+        elif not delivery.completed:
+            # A permanent failure (recorded by the sender): the rest of the plan is given up, and a
+            # redelivery of the message finds it handled.
+            self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
         self._log_sent(tenant, config, event, plan, delivery)
         self._bookkeeping(tenant, instance_id, event, plan, delivery)
 
-    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
-                  delivery: Any) -> None:
-        """The replies sent now, into the conversation's message log (best effort: they are out)."""
+    def _log(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, entries: list[LogEntry]) -> None:
+        """One turn into the conversation's message log (best effort: it only shows what happened)."""
         try:
-            now = self.clock()
-            sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
-            sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
-            # Managers' hand-off notices ride in the plan but are not part of this conversation.
-            entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)
-                       for index, (payload, wamid) in enumerate(sent)
-                       if "to" not in payload or payload["to"].lstrip("+") == (event.phone or "")]
-            if delivery.held:
-                entries.append(event_entry("held", now, None, "planned replies dropped: a person took over"))
             self.messages.record(tenant, config.instance_id, event.user_key, entries, config.message_retention_days)
         except Exception:
-            self.logger.exception("message log write after sending failed; the replies are out")
+            self.logger.exception("message log write failed; the conversation itself is saved")
+
+    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
+                  delivery: Any) -> None:
+        """The turn: the decision's entries and the replies sent now, in one log item."""
+        now = self.clock()
+        sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
+        sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
+        # Managers' hand-off notices ride in the plan but are not part of this conversation.
+        entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)
+                   for index, (payload, wamid) in enumerate(sent)
+                   if "to" not in payload or payload["to"].lstrip("+") == (event.phone or "")]
+        if delivery.held:
+            entries.append(event_entry("held", now, None, "planned replies dropped: a person took over"))
+        self._log(tenant, config, event, [*plan.log, *entries])
 
     def _bookkeeping(self, tenant: TenantContext, instance_id: str, event: InboundEvent, plan: ReplyPlan,
                      delivery: Any) -> None:
@@ -311,8 +322,16 @@ class FunnelService:
             self.logger.exception("bookkeeping after sending failed; the replies are out")
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:
-        """The last attempt failed: the queue moves the event to its dead-letter queue now."""
+        """The last attempt failed: the queue moves the event to its dead-letter queue now. What
+        the user sent still shows in the inbox (its decision's log waited for the replies)."""
         record_dead_letter(self.activity, self.stats, event, error)
+        if event.kind != "message":
+            return
+        tenant = TenantContext(event.tenant_id)
+        profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
+        if profile is not None and profile.plan is not None and profile.plan.message_id == event.message_id:
+            config = self.registry.get(tenant, event.instance_id)
+            self._log(tenant, config, event, profile.plan.log)
 
     # ---- statuses ----------------------------------------------------------------------------
 

@@ -27,12 +27,13 @@ from wabot.llm.voice import VOICE_MIME_TYPE, TtsRequest, VoiceError, synthesize,
 from wabot.models.conversation import PendingLlmMessage, ReplyPlan
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.models.message_log import event_entry, outbound_entry
 from wabot.net import GuardedHttp
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.llm_config import LlmConfigRepository
-from wabot.repositories.messages import MessageLog, event_entry, outbound_entry
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from wabot.models.message_log import LogEntry
+
 # How many recently answered messages a profile remembers (as short digests, to keep the item small).
 HANDLED_MEMORY = 16
 # How many of the user's latest funnel steps the profile keeps.
@@ -38,9 +40,17 @@ class ReplyPlan(BaseModel):
     replies: list[dict[str, Any]] = Field(description="Graph API message bodies, in order")
     llm_job: dict[str, Any] | None = None
     sent: int = 0
+    llm_queued: bool = Field(default=False, description="the LLM job was handed on (a retry does not again)")
     counters: dict[str, int] = Field(default_factory=dict, description="stats to add once the plan is done")
+    log: list[LogEntry] = Field(default_factory=list, description="the decision's message log entries (what the "
+                                "user sent, the events it caused), written in one item with the replies")
     covers: list[str] = Field(default_factory=list, description="LLM: later messages of the burst answered too")
     covered_by: str | None = Field(default=None, description="LLM: answered with this earlier message's burst")
+
+    @property
+    def done(self) -> bool:
+        """Every reply sent and the LLM job (if any) handed on: a retry has nothing left to do."""
+        return self.sent >= len(self.replies) and (self.llm_job is None or self.llm_queued)
 
 
 class PendingLlmMessage(BaseModel):

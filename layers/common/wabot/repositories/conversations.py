@@ -105,15 +105,19 @@ class ConversationStore:
         return saved
 
     def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int,
-                  at: int | None = None) -> UserProfile:
-        """Record progress through the plan; a plan with every reply sent stays as the record of it."""
+                  at: int | None = None, llm_queued: bool = False) -> UserProfile:
+        """Record progress through the plan. A plan that is done stays as the record of it (its
+        log entries, written with the replies by then, are dropped to keep the profile small):
+        this write is what makes a redelivered message find nothing left to do."""
         assert profile.plan is not None
-        plan = profile.plan.model_copy(update={"sent": sent})
-        update: dict[str, Any] = {"plan": plan, "unread": 0}
+        plan = profile.plan.model_copy(update={"sent": sent, "llm_queued": llm_queued or profile.plan.llm_queued})
+        update: dict[str, Any] = {"unread": 0}
         if at is not None:
             update["last_outbound_at"] = at
-        if sent >= len(plan.replies):
+        if plan.done:
+            plan.log = []
             update["handled"] = profile.remember(plan.message_id)
+        update["plan"] = plan
         return self.save_profile(tenant, instance_id, profile.model_copy(update=update))
 
     def update(self, tenant: TenantContext, instance_id: str, user_key: str,
