@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from funnel_service import FunnelService
 
 from wabot import aws
+from wabot.bookkeeping import Bookkeeping
 from wabot.consumer import FifoConsumer
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
 from wabot.notify import TenantNotifier
@@ -47,9 +48,8 @@ class Worker:
                                       settings.instance_cache_seconds),
             funnels=FunnelRepository(tenants, settings.app_table),
             conversations=conversations,
-            stats=stats,
-            activity=activity,
-            sender=ReplySender(graph=graph, secrets=secrets, stats=stats, activity=activity, logger=logger),
+            bookkeeping=Bookkeeping(stats, activity, logger),
+            sender=ReplySender(graph=graph, secrets=secrets, logger=logger),
             voice=VoiceTranscriber(
                 graph=graph, secrets=secrets,
                 backends=SttBackends(LlmConfigRepository(tenants, settings.app_table), secrets,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wabot.bookkeeping import Bookkeeping
 from wabot.funnel.engine import FunnelEngine, Outcome
 from wabot.funnel.flow import Flow
 from wabot.funnel.templates import default_funnel
@@ -27,17 +28,15 @@ from wabot.models.instance import InstanceConfig
 from wabot.models.message_log import LogEntry, event_entry, inbound_entry, outbound_entry
 from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
-from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.messages import MessageLog
-from wabot.repositories.stats import StatsRepository
 from wabot.statuses import StatusApplier
 from wabot.stt import SttError, VoiceTranscriber
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
+from wabot.whatsapp.sender import DeliveryInterrupted, ReplySender
 
 
 def _utc_day(timestamp: int | None) -> int:
@@ -49,8 +48,7 @@ class FunnelService:
     registry: InstanceRegistry
     funnels: FunnelRepository
     conversations: ConversationStore
-    stats: StatsRepository
-    activity: ActivityLog
+    bookkeeping: Bookkeeping  # every counter and activity entry of this worker
     sender: ReplySender
     llm_queue: EventPublisher
     messages: MessageLog
@@ -111,9 +109,9 @@ class FunnelService:
             except SttError as error:
                 self.logger.warning("voice message not transcribed", extra={"backend": config.stt_backend,
                                                                             "error": str(error)[:200]})
-                self.activity.record(tenant, config.instance_id, "error",
-                                     f"voice message not transcribed: {str(error)[:200]}",
-                                     {"message_id": event.message_id[-40:]})
+                self.bookkeeping.note(tenant, config.instance_id, "error",
+                                      f"voice message not transcribed: {str(error)[:200]}",
+                                      {"message_id": event.message_id[-40:]})
                 return event, {"stt_errors": 1, "errors": 1}
             self.conversations.save_transcript(tenant, config.instance_id, event.user_key, event.message_id, text)
         return event.model_copy(update={"type": "text", "content": {"body": text}}), {"transcribed": 1}
@@ -179,14 +177,14 @@ class FunnelService:
         if plan is None:
             # Nothing to send: the turn is logged now (with replies, it is logged once they are out).
             self._log(tenant, config, event, log)
-            self.stats.increment(tenant, config.instance_id, inbound, latest={"last_inbound_at": iso_now(lambda: now)})
+            self.bookkeeping.received(tenant, config.instance_id, inbound)
         if outcome.gate:
-            self.activity.record(tenant, config.instance_id, "message_handled",
-                                 f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled",
+                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
         if outcome.handoff:
             what = "conversation handed to a person" if takeover else "a person was asked to follow up"
-            self.activity.record(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
-                                 {"handoff": outcome.handoff, "user": event.user_key})
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
+                                  {"handoff": outcome.handoff, "user": event.user_key})
             self._notify_handoff(tenant, config, event, outcome.handoff, takeover)
         return profile
 
@@ -224,8 +222,8 @@ class FunnelService:
                   event: InboundEvent, deadline: float) -> UserProfile:
         """A manager's text, sent as the bot in the conversation's order (not while stopped)."""
         if not config.running:
-            self.activity.record(tenant, config.instance_id, "message_handled", "manager reply not sent: stopped",
-                                 {"gate": "stopped"}, actor=event.actor)
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled", "manager reply not sent: stopped",
+                                  {"gate": "stopped"}, actor=event.actor)
             return profile
         recipient = Recipient(phone=profile.phone) if profile.phone else Recipient(user_id=profile.user_id
                                                                                    or profile.user_key)
@@ -235,8 +233,8 @@ class FunnelService:
         else:
             reply = to_graph_payload(TextMessage(body=event.content["body"]), recipient)
         what = "manager template" if event.type == "template" else "manager reply"
-        self.activity.record(tenant, config.instance_id, "admin_change", f"{what} queued for sending", {},
-                             actor=event.actor)
+        self.bookkeeping.note(tenant, config.instance_id, "admin_change", f"{what} queued for sending",
+                              actor=event.actor)
         return self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "plan": ReplyPlan(message_id=event.message_id, replies=[reply])}))
 
@@ -257,10 +255,14 @@ class FunnelService:
             latest = self.conversations.get_profile(tenant, instance_id, event.user_key)
             return bot_may_send(latest, config, plan.message_id, self.clock())
 
-        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
-                                       mark_read=event.message_id if event.kind == "message"
-                                       and config.read_receipts else None,
-                                       bot_may_send=None if event.kind == "outbound" else may_send)
+        try:
+            delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
+                                           mark_read=event.message_id if event.kind == "message"
+                                           and config.read_receipts else None,
+                                           bot_may_send=None if event.kind == "outbound" else may_send)
+        except DeliveryInterrupted as interrupted:
+            self.bookkeeping.interrupted(tenant, instance_id, interrupted.sent)
+            raise
         if delivery.held:
             # A person took over after this plan was decided: it is dropped, never sent later.
             self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
@@ -306,25 +308,18 @@ class FunnelService:
 
     def _bookkeeping(self, tenant: TenantContext, instance_id: str, event: InboundEvent, plan: ReplyPlan,
                      delivery: Any) -> None:
-        """Counters and activity after sending: best effort, so that their failure can never
-        make a retry of an event whose replies are already out."""
-        try:
-            counters, latest = delivery.counters(self.clock)
-            if plan.counters:
-                latest["last_inbound_at"] = iso_now(self.clock)
-            self.stats.increment(tenant, instance_id, {**plan.counters, **counters}, latest=latest)
-            if delivery.sent and (event.kind == "outbound" or self.activity_per_message):
-                what = "manager reply" if event.kind == "outbound" else f"{event.type} message answered, " \
-                    f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies")
-                self.activity.record(tenant, instance_id, "reply_sent", f"{what} sent",
-                                     {"message_id": event.message_id[-40:]})
-        except Exception:
-            self.logger.exception("bookkeeping after sending failed; the replies are out")
+        """Counters and activity after sending (best effort: the replies are out)."""
+        summary = None
+        if event.kind == "outbound" or self.activity_per_message:
+            summary = "manager reply sent" if event.kind == "outbound" else f"{event.type} message answered, " \
+                f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies") + " sent"
+        self.bookkeeping.delivered(tenant, instance_id, delivery, plan.counters, summary,
+                                   {"message_id": event.message_id[-40:]})
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:
         """The last attempt failed: the queue moves the event to its dead-letter queue now. What
         the user sent still shows in the inbox (its decision's log waited for the replies)."""
-        record_dead_letter(self.activity, self.stats, event, error)
+        self.bookkeeping.dead_lettered(event, error)
         if event.kind != "message":
             return
         tenant = TenantContext(event.tenant_id)
