@@ -25,9 +25,9 @@ from wabot.funnel.flow import AskNode, Flow
 from wabot.funnel.templates import template, template_document
 from wabot.identity import normalize_user_ref
 from wabot.keys import META_SECRET_NAMES
-from wabot.models.conversation import ConversationState
+from wabot.models.conversation import ConversationState, UserProfile
 from wabot.models.instance import InstanceConfig
-from wabot.repositories.conversations import ConversationStore, UserProfile
+from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRepository, PhoneNumberTaken
 from wabot.repositories.secrets import SecretStore

@@ -35,10 +35,10 @@ from admin_service import (
 from wabot.errors import ConflictError, NotFoundError
 from wabot.handoff import human_is_handling, window_closes_at, window_is_open
 from wabot.identity import normalize_user_ref
+from wabot.models.conversation import UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
-from wabot.repositories.conversations import UserProfile
-from wabot.repositories.messages import event_entry
+from wabot.models.message_log import event_entry
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphError
 from wabot.whatsapp.templates import TemplateShape
