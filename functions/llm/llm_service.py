@@ -113,7 +113,7 @@ class LlmService:
             return
         current = {"plan": plan}
 
-        def record_progress(sent: int) -> None:
+        def record_progress(sent: int, wamid: str) -> None:
             current["plan"] = current["plan"].model_copy(update={"sent": sent})
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 

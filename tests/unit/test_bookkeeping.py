@@ -82,7 +82,7 @@ def deliver(graph: Graph, replies: int = 2, seconds: float = 30) -> Delivery:
     progress: list[int] = []
     delivery = ReplySender(graph, Secrets(), Log()).deliver(  # type: ignore[arg-type]
         ACME, config(), [{"type": "text", "text": {"body": str(n)}} for n in range(replies)], 0,
-        time.monotonic() + seconds, progress.append)
+        time.monotonic() + seconds, lambda sent, wamid: progress.append(sent))
     assert progress == list(range(1, delivery.sent + 1))
     return delivery
 
