@@ -101,3 +101,50 @@ def test_cold_start_is_counted_on_the_first_invocation_only(capsys, monkeypatch)
     handler({}, None)
     counts = [line["ColdStart"] for line in _emf_lines(capsys) if "ColdStart" in line]
     assert counts == [[1.0]]
+
+
+# ---- what the outbound clients emit ----------------------------------------------------------
+
+
+def test_graph_api_calls_and_errors_by_operation_and_code(capsys):
+    import httpx
+
+    from wabot.whatsapp.graph import GraphClient, GraphError
+
+    answers = iter([httpx.Response(200, json={"messages": [{"id": "wamid.1"}]}),
+                    httpx.Response(400, json={"error": {"code": 131056, "message": "pair rate limit"}})])
+    graph = GraphClient("https://graph.test", "v23.0",
+                        httpx.Client(transport=httpx.MockTransport(lambda request: next(answers))))
+    assert graph.send("123", "token", {"to": "1"}) == "wamid.1"
+    with pytest.raises(GraphError):
+        graph.send("123", "token", {"to": "1"})
+    metrics.flush()
+
+    lines = _emf_lines(capsys)
+    calls = {line["outcome"]: line["GraphApiCalls"] for line in lines if "GraphApiCalls" in line}
+    assert calls == {"ok": [1.0], "error": [1.0]}
+    errors = [line for line in lines if "GraphApiErrors" in line]
+    assert [(e["operation"], e["code"], e["GraphApiErrors"]) for e in errors] == [("send", "131056", [1.0])]
+    latency = next(line for line in lines if "GraphApiLatency" in line)
+    assert latency["operation"] == "send" and len(latency["GraphApiLatency"]) == 2
+    assert "123" not in json.dumps(lines)  # the phone number id (part of the path) is never a dimension
+
+
+def test_llm_calls_latency_and_tokens_by_backend(capsys):
+    import httpx
+
+    from wabot.llm.backends import Backend, ChatRequest, complete
+    from wabot.net import GuardedHttp
+
+    answer = {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 12, "completion_tokens": 3}}
+    http = GuardedHttp(client=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=answer))),
+                       resolve=lambda host, port: ["93.184.215.14"])
+    complete(http, Backend("openai", "https://llm.test", "m"), ChatRequest("", [], "hello"), deadline=1e9)
+    metrics.flush()
+
+    found = _by_metric(_emf_lines(capsys))
+    assert found["LlmApiCalls"]["line"]["outcome"] == "ok"
+    assert found["LlmPromptTokens"]["line"]["LlmPromptTokens"] == [12.0]
+    assert found["LlmCompletionTokens"]["line"]["LlmCompletionTokens"] == [3.0]
+    for name in ("LlmApiCalls", "LlmApiLatency", "LlmPromptTokens"):
+        assert found[name]["line"]["backend"] == "openai"

@@ -91,6 +91,20 @@ def timed(name: str, **dimensions: object) -> Iterator[dict[str, object]]:
         milliseconds(name, (time.perf_counter() - start) * 1000, **dims)
 
 
+@contextmanager
+def call(prefix: str, **dimensions: object) -> Iterator[None]:
+    """An outbound call: `{prefix}Calls` counted by outcome (ok/error) and `{prefix}Latency`
+    timed, both with the given dimensions (e.g. call("LlmApi", backend="gemini"))."""
+    outcome = "error"
+    start = time.perf_counter()
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        milliseconds(f"{prefix}Latency", (time.perf_counter() - start) * 1000, **dimensions)
+        count(f"{prefix}Calls", outcome=outcome, **dimensions)
+
+
 def add_metadata(key: str, value: Any) -> None:
     """Context searchable in the log line (a tenant id), never a dimension."""
     _buffer.metadata[key] = value
