@@ -148,3 +148,15 @@ def test_llm_calls_latency_and_tokens_by_backend(capsys):
     assert found["LlmCompletionTokens"]["line"]["LlmCompletionTokens"] == [3.0]
     for name in ("LlmApiCalls", "LlmApiLatency", "LlmPromptTokens"):
         assert found[name]["line"]["backend"] == "openai"
+
+
+def test_a_missing_namespace_never_fails_the_handler(monkeypatch, capsys):
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE")
+
+    @metrics.log_metrics(service="webhook")
+    def handler(event, context):
+        metrics.count("WebhooksAccepted")
+        return "answered"
+
+    assert handler({}, None) == "answered"
+    assert _emf_lines(capsys) == []

@@ -19,6 +19,7 @@ in one process) and printed once per invocation by `log_metrics`, one EMF line p
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ class _Buffer(threading.local):
 
 
 _buffer = _Buffer()
+logger = logging.getLogger(__name__)
 
 
 def _dimensions(given: dict[str, object]) -> tuple[tuple[str, str], ...]:
@@ -119,7 +121,10 @@ def flush() -> None:
             continue
         for key, value in metadata.items():
             group.add_metadata(key, value)
-        group.flush_metrics()
+        try:
+            group.flush_metrics()
+        except Exception:  # a metric must never fail the request it measures (e.g. no namespace set)
+            logger.exception("metrics not written")
 
 
 def log_metrics(handler: Handler | None = None, *, service: str | None = None) -> Any:
