@@ -12,12 +12,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from wabot import metrics
 from wabot.settings import GraphApiSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 # Throttling and transient server-side codes (WhatsApp reference §8).
 RETRIABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057})
@@ -73,6 +74,8 @@ class GraphClient:
     @classmethod
     def from_settings(cls, settings: GraphApiSettings) -> GraphClient:
         """One per execution environment; its connections are reused across invocations."""
+        import httpx  # here: functions that only read this module's constants never load it
+
         return cls(settings.graph_api_base_url, settings.graph_api_version,
                    httpx.Client(timeout=httpx.Timeout(8.0, connect=3.0)))
 
@@ -89,6 +92,8 @@ class GraphClient:
             raise
 
     def _request(self, method: str, path: str, token: str, **kwargs: Any) -> dict[str, Any]:
+        import httpx
+
         try:
             response = self.http.request(method, self._url(path), headers={"Authorization": f"Bearer {token}"},
                                          **kwargs)
@@ -148,6 +153,8 @@ class GraphClient:
             raise GraphError(None, "media has no download URL", 200)
         if isinstance(declared, int) and declared > max_bytes:
             raise GraphError(None, "media too large", 200)
+        import httpx
+
         try:
             with self.http.stream("GET", url, headers={"Authorization": f"Bearer {token}"},
                                   follow_redirects=False) as response:
