@@ -175,3 +175,16 @@ def test_every_handler_registers_the_hooks_and_is_measured_and_traced(path):
     assert "\nsnapstart.register(" in source
     assert "@metrics.log_metrics(service=" in source
     assert "@tracing.capture_lambda_handler(" in source
+
+
+def test_models_deferred_to_first_use_are_built_before_the_snapshot():
+    from pydantic import BaseModel, ConfigDict
+
+    class Deferred(BaseModel):
+        model_config = ConfigDict(defer_build=True)
+        x: int
+
+    assert not Deferred.__pydantic_complete__
+    snapstart.before_snapshot(lambda: None)
+    assert Deferred.__pydantic_complete__
+    assert Deferred.model_validate({"x": 1}).x == 1

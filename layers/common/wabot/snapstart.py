@@ -4,7 +4,8 @@ With SnapStart, Lambda runs the init phase once per published version, snapshots
 restores that snapshot for every new execution environment. So:
 
 - before the snapshot: import and build everything the handler will use (its cached service
-  object, settings, AWS clients, lazily imported modules), so restores skip that work;
+  object, settings, AWS clients, lazily imported modules, pydantic models whose building is
+  deferred to first use), so restores skip that work;
 - after a restore: the same memory now lives in many environments, possibly hours later:
   * connections opened before the snapshot are stale: every httpx and botocore connection
     pool is emptied (the clients stay, they reconnect on the next call);
@@ -43,7 +44,31 @@ def register(prepare: Callable[[], Any], preload: tuple[str, ...] = ()) -> bool:
 def before_snapshot(prepare: Callable[[], Any], preload: tuple[str, ...] = ()) -> Any:
     for module in preload:
         importlib.import_module(module)
-    return prepare()
+    built = prepare()
+    build_deferred_models()
+    return built
+
+
+def build_deferred_models() -> int:
+    """Build the pydantic models whose building was deferred to their first use (`defer_build`,
+    which keeps cold starts without SnapStart short): in the snapshot, no restore pays for it."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None:
+        return 0
+    built, pending, seen = 0, list(pydantic.BaseModel.__subclasses__()), set()
+    while pending:
+        model = pending.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        pending.extend(model.__subclasses__())
+        if not model.__pydantic_complete__:
+            try:
+                model.model_rebuild(force=True)
+                built += 1
+            except Exception:  # noqa: S112 - e.g. an unresolved forward reference: built on first use, as before
+                continue
+    return built
 
 
 def _close_http_pools(client: Any) -> None:
