@@ -58,7 +58,7 @@ BENCH_ENV = {
 
 
 def _timed(code: str) -> float:
-    script = f"import time\nstart = time.perf_counter()\n{code}\nprint(time.perf_counter() - start)"
+    script = f"import time\nstart = time.process_time()\n{code}\nprint(time.process_time() - start)"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **BENCH_ENV}
     result = subprocess.run([RUNTIME_PYTHON, "-c", script], env=env, capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
@@ -87,9 +87,9 @@ LIBRARIES = {
 def _cold(code: str, request: str, env: dict[str, str]) -> tuple[float, float]:
     """(import, import + first request) of `code` then `request` in a fresh interpreter; the
     in-process AWS and HTTPS answers are installed between the two, outside both timings."""
-    script = (f"import time\nstart = time.perf_counter()\n{code}\nimported = time.perf_counter() - start\n"
-              "import bench.cold_request as stub\nstub.install()\nstart = time.perf_counter()\n"
-              f"{request}\nprint(imported, imported + time.perf_counter() - start)")
+    script = (f"import time\nstart = time.process_time()\n{code}\nimported = time.process_time() - start\n"
+              "import bench.cold_request as stub\nstub.install()\nstart = time.process_time()\n"
+              f"{request}\nprint(imported, imported + time.process_time() - start)")
     result = subprocess.run([RUNTIME_PYTHON, "-c", script], env=env, capture_output=True, text=True, check=True)
     imported, total = result.stdout.strip().splitlines()[-1].split()
     return float(imported), float(total)
@@ -98,7 +98,8 @@ def _cold(code: str, request: str, env: dict[str, str]) -> tuple[float, float]:
 def cold_starts() -> dict[str, Any]:
     """A cold start is import + initialization + the first handled request (the function's sample
     event in events/, its AWS and HTTPS calls answered in-process by bench/cold_request.py), each
-    in a fresh interpreter, against the floor: `import boto3`, the same clients, one call each
+    in a fresh interpreter and timed in its CPU time (other agents on a shared machine inflate wall
+    time unevenly), against the floor: `import boto3`, the same clients, one call each
     answered the same way. Alternating runs so all see the same machine load. The import-only
     figures stay beside it, and the floor plus only the libraries the function uses (import only),
     to show what is our own code's."""
