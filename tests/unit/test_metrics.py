@@ -77,17 +77,18 @@ def test_metrics_are_flushed_when_the_handler_raises(capsys):
     assert _emf_lines(capsys) == []
 
 
-def test_timed_records_milliseconds_with_the_dimensions_the_block_adds(capsys):
-    with metrics.timed("GraphApiLatency", operation="send") as dims:
-        dims["code"] = "200"
-    with pytest.raises(TimeoutError), metrics.timed("GraphApiLatency", operation="send"):
+def test_call_counts_by_outcome_and_times_both(capsys):
+    with metrics.call("SttApi", backend="openai"):
+        pass
+    with pytest.raises(TimeoutError), metrics.call("SttApi", backend="openai"):
         raise TimeoutError
     metrics.flush()
     lines = _emf_lines(capsys)
-    assert {(line.get("code"), line.get("outcome")) for line in lines} == {("200", None), (None, "error")}
-    for line in lines:
-        assert line["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "GraphApiLatency", "Unit": "Milliseconds"}]
-        assert line["GraphApiLatency"][0] >= 0
+    calls = {line["outcome"]: line["SttApiCalls"] for line in lines if "SttApiCalls" in line}
+    assert calls == {"ok": [1.0], "error": [1.0]}
+    [latency] = [line for line in lines if "SttApiLatency" in line]
+    assert latency["backend"] == "openai" and len(latency["SttApiLatency"]) == 2
+    assert latency["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "SttApiLatency", "Unit": "Milliseconds"}]
 
 
 def test_cold_start_is_counted_on_the_first_invocation_only(capsys, monkeypatch):

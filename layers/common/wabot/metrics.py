@@ -3,9 +3,8 @@ message, CloudWatch extracts them from the function's log.
 
     from wabot import metrics
     metrics.count("MessagesAnswered", path="funnel")
-    with metrics.timed("GraphApiLatency", operation="send") as dims:
+    with metrics.call("GraphApi", operation="send"):  # GraphApiCalls by outcome, GraphApiLatency
         ...
-        dims["code"] = "200"
 
     @metrics.log_metrics(service="webhook")
     def handler(event, context): ...
@@ -76,21 +75,6 @@ def count(name: str, value: int = 1, **dimensions: object) -> None:
 
 def milliseconds(name: str, value: float, **dimensions: object) -> None:
     record(name, value, MetricUnit.Milliseconds, **dimensions)
-
-
-@contextmanager
-def timed(name: str, **dimensions: object) -> Iterator[dict[str, object]]:
-    """Record how long the block took, in milliseconds. The block may add dimensions to the
-    yielded dict (an outcome, a status code); an exception sets outcome=error unless set."""
-    dims: dict[str, object] = dict(dimensions)
-    start = time.perf_counter()
-    try:
-        yield dims
-    except BaseException:
-        dims.setdefault("outcome", "error")
-        raise
-    finally:
-        milliseconds(name, (time.perf_counter() - start) * 1000, **dims)
 
 
 @contextmanager
