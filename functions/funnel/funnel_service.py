@@ -357,7 +357,7 @@ class FunnelService:
         if event.kind == "outbound" or self.activity_per_message:
             summary = "manager reply sent" if event.kind == "outbound" else f"{event.type} message answered, " \
                 f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies") + " sent"
-        self.bookkeeping.delivered(tenant, instance_id, delivery, plan.counters, summary,
+        self.bookkeeping.delivered(tenant, instance_id, delivery, plan.counters, "funnel", summary,
                                    {"message_id": event.message_id[-40:]})
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:

@@ -137,6 +137,7 @@ class LlmService:
         except Exception:
             self.logger.exception("message log write after sending failed; the replies are out")
         self.bookkeeping.delivered(tenant, config.instance_id, delivery, plan.counters,
+                                   "voice" if plan.counters.get("voice_replies") else "llm",
                                    "LLM reply sent" if delivery.completed and self.activity_per_message else None,
                                    {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
 
