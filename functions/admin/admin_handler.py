@@ -22,6 +22,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError
 
+from wabot import metrics, snapstart, tracing
 from wabot.errors import TenantContextError
 from wabot.http_errors import json_message, map_platform_errors
 from wabot.tenancy import TenantContext
@@ -118,6 +119,8 @@ def _is_undecodable(event: dict) -> bool:
     return False
 
 
+@metrics.log_metrics(service="admin")
+@tracing.capture_lambda_handler("admin")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     if _is_undecodable(event):
@@ -128,3 +131,7 @@ def handler(event: dict, context: object) -> dict:
     logger.info("admin request", extra={"path": event.get("rawPath"), "method": event.get("requestContext", {})
                                         .get("http", {}).get("method"), "status": response.get("statusCode")})
     return response
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(service)

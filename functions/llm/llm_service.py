@@ -113,7 +113,7 @@ class LlmService:
             return
         current = {"plan": plan}
 
-        def record_progress(sent: int) -> None:
+        def record_progress(sent: int, wamid: str) -> None:
             current["plan"] = current["plan"].model_copy(update={"sent": sent})
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 
@@ -137,6 +137,7 @@ class LlmService:
         except Exception:
             self.logger.exception("message log write after sending failed; the replies are out")
         self.bookkeeping.delivered(tenant, config.instance_id, delivery, plan.counters,
+                                   "voice" if plan.counters.get("voice_replies") else "llm",
                                    "LLM reply sent" if delivery.completed and self.activity_per_message else None,
                                    {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
 

@@ -69,9 +69,9 @@ class ReplySender:
     logger: Any
 
     def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
-                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None,
+                deadline: float, on_sent: Callable[[int, str], None], mark_read: str | None = None,
                 bot_may_send: Callable[[], bool] | None = None) -> Delivery:
-        """Send `replies[start:]` in order, `on_sent(n)` recording progress after each one (the last
+        """Send `replies[start:]` in order, `on_sent(n, wamid)` recording progress after each one (the last
         included: a failure after it, even of the idempotency record, must not resend anything).
         The bot's own replies pass `bot_may_send`, asked right before each send (the hand-off
         check, `wabot.handoff`): once it says no, nothing more is sent (`held`)."""
@@ -95,7 +95,7 @@ class ReplySender:
                 token, wamid = self._send(tenant, config, token, replies[index], deadline - PROGRESS_RESERVE_SECONDS)
                 sent_now += 1
                 wamids.append(wamid)
-                self._record_progress(on_sent, index + 1, deadline)
+                self._record_progress(lambda n, w=wamid: on_sent(n, w), index + 1, deadline)
             return Delivery(sent_now, completed=True, message_ids=tuple(wamids))
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
