@@ -93,6 +93,16 @@ def _user_refs(event: InboundEvent) -> set[str]:
     return refs
 
 
+def _cell_values(cell: Any) -> list[Any]:
+    """A table cell's values: a list cell's items, else the cell itself."""
+    return cell if isinstance(cell, list) else [cell]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A list variable's items; nothing when it is not a list."""
+    return value if isinstance(value, list) else []
+
+
 def clip(text: str, limit: int) -> str:
     """Within a WhatsApp limit whatever the variables hold; never empty."""
     text = text.strip() or "…"
@@ -602,8 +612,7 @@ class FunnelEngine:
                 squeezed = re.sub(r"\s+", "", wanted.lower())
                 columns = node.columns or [table.key]
                 for candidate in table.rows:
-                    values = [v for c in columns for v in (candidate.get(c) if isinstance(candidate.get(c), list)
-                                                            else [candidate.get(c)]) if v not in (None, "")]
+                    values = [v for c in columns for v in _cell_values(candidate.get(c)) if v not in (None, "")]
                     if any(re.sub(r"\s+", "", to_text(v).lower()) in squeezed for v in values):
                         row = candidate
                         break
@@ -666,12 +675,12 @@ class FunnelEngine:
         option = next(o for o in node.options if o.id == option_id)
         title = self._text_of(turn)(option.title)
         variables = turn.out.state.vars
-        chosen = variables.get(node.var) if isinstance(variables.get(node.var), list) else []
+        chosen = _listed(variables.get(node.var))
         value = option.value or option.id
         if value not in chosen:
             self._assign(turn, node.var, [*chosen, value])
             if node.label_var:
-                labels = variables.get(node.label_var) if isinstance(variables.get(node.label_var), list) else []
+                labels = _listed(variables.get(node.label_var))
                 self._assign(turn, node.label_var, [*labels, title])
         turn.out.steps.append(f"pick:{option_id[:64]}")
         self._reply(turn, self._renderer(turn, {"choice": title}).picked(node))

@@ -9,7 +9,7 @@ WhatsApp's limits in every language, loops, unreachable nodes, unset variables).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -255,6 +255,9 @@ Node = Annotated[
     Field(discriminator="kind"),
 ]
 WAITING_KINDS = ("buttons", "list", "ask", "multi_choice")
+# Every node kind, from the union above (`kind` is each model's literal).
+NODE_KINDS: tuple[str, ...] = tuple(get_args(model.model_fields["kind"].annotation)[0]
+                                    for model in get_args(get_args(Node)[0]))
 
 
 # ---- the flow --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from wabot.funnel.engine import Renderer
 from wabot.funnel.expressions import ExpressionError, check_pattern, expression_names, render, template_fields
 from wabot.funnel.flow import (
+    NODE_KINDS,
     RESERVED_VAR_ROOTS,
     AskNode,
     BranchNode,
@@ -86,7 +87,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
         part == "str" or "[" in part or part.startswith("function-"))))
 
 
-_NODE_KINDS = {"message", "buttons", "list", "ask", "multi_choice", "set", "branch", "lookup", "handoff", "llm", "end"}
+_NODE_KINDS = set(NODE_KINDS)
 
 
 # ---- the checks --------------------------------------------------------------------------------
