@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from wabot.errors import TenantContextError
 
@@ -15,7 +16,7 @@ SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _SLUG = re.compile(SLUG_PATTERN)
 
 
-def is_slug(value: object) -> bool:
+def is_slug(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_SLUG.fullmatch(value))
 
 
@@ -42,4 +43,4 @@ def require_tenant(tenant: object) -> TenantContext:
 def require_instance_id(instance_id: object) -> str:
     if not is_slug(instance_id):
         raise TenantContextError("a valid instance id is required")
-    return instance_id  # type: ignore[return-value]
+    return instance_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -127,7 +128,7 @@ _NODE_TEXT_FIELDS = ("text", "header", "footer", "button", "invalid", "picked", 
 
 def _texts(node: Any) -> list[tuple[Loc, Text]]:
     """Every text of a node with its field path."""
-    found = [((name,), getattr(node, name, None)) for name in _NODE_TEXT_FIELDS]
+    found: list[tuple[Loc, Text | None]] = [((name,), getattr(node, name, None)) for name in _NODE_TEXT_FIELDS]
     parts = _PART_TEXTS.get(node.kind)
     if parts is not None:
         found += parts(node)
@@ -397,7 +398,7 @@ def _builds(renderer: Renderer, node: Any) -> list[tuple[Loc, Callable[[], Any]]
     if isinstance(node, MultiChoiceNode):
         return [(("options",), lambda: renderer.choices(node)), (("picked",), lambda: renderer.picked(node))]
     texts = [(field, getattr(node, field, None)) for field in ("text", "invalid")]
-    return [((field,), lambda value=value: renderer.text(value)) for field, value in texts if value is not None]
+    return [((field,), partial(renderer.text, value)) for field, value in texts if value is not None]
 
 
 def _node_loc(node: Any, prefix: Loc, message_loc: tuple[Any, ...]) -> Loc:
