@@ -254,6 +254,7 @@ Node = Annotated[
     | HandoffNode | LlmNode | EndNode,
     Field(discriminator="kind"),
 ]
+# Kinds that wait for the user (a loop through them is no endless loop; `llm` without a prompt waits too).
 WAITING_KINDS = ("buttons", "list", "ask", "multi_choice")
 # Every node kind, from the union above (`kind` is each model's literal).
 NODE_KINDS: tuple[str, ...] = tuple(get_args(model.model_fields["kind"].annotation)[0]

@@ -21,6 +21,7 @@ from wabot.funnel.expressions import ExpressionError, check_pattern, expression_
 from wabot.funnel.flow import (
     NODE_KINDS,
     RESERVED_VAR_ROOTS,
+    WAITING_KINDS,
     AskNode,
     BranchNode,
     ButtonsNode,
@@ -156,7 +157,7 @@ def _edges(node: Any) -> list[tuple[Loc, str]]:
 
 def _automatic(node: Any) -> list[str]:
     """The nodes entered right after this one without waiting for the user."""
-    if isinstance(node, ButtonsNode | ListNode | AskNode | MultiChoiceNode | EndNode):
+    if node.kind in WAITING_KINDS or isinstance(node, EndNode):
         return []
     if isinstance(node, LlmNode) and node.prompt is None:
         return []
