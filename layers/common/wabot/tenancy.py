@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 from wabot.errors import TenantContextError
+
+if TYPE_CHECKING:  # only the type: the tenant context is built before any model is needed
+    from wabot.models.principal import Role
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _SLUG = re.compile(SLUG_PATTERN)
@@ -26,7 +29,7 @@ class TenantContext:
 
     tenant_id: str
     principal_id: str | None = None
-    role: str | None = None
+    role: Role | None = None
 
     def __post_init__(self) -> None:
         if not is_slug(self.tenant_id):
