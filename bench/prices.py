@@ -15,28 +15,23 @@ PRICES = {
     "ssm_standard_parameter_api_per_million": 0.0,  # standard throughput is free
     "kms_per_million_requests": 3.00,
 }
-# Lambda time per message. Assumed, not measured in Lambda: a webhook POST with one message,
-# and a funnel's work for one message (mostly waiting on the Graph API). Billed at the
-# template's memory sizes, which the bench reads from template.yaml.
-LAMBDA_SECONDS_PER_MESSAGE = {"webhook": 0.050, "funnel": 0.250}
-# A status: a webhook POST of its own, and a share of a status-worker batch (~10 ms a status).
-LAMBDA_SECONDS_PER_STATUS = {"webhook": 0.050, "status": 0.010}
 READ_OPERATIONS = ("GetItem", "Query", "BatchGetItem")
 
 
 def cost_per_million(by_operation: dict[str, float], write_units: float, memory_mb: dict[str, int],
-                     statuses: int = 0, worker_invocations: float | None = None) -> dict:
+                     lambda_seconds: dict[str, float], statuses: int = 0,
+                     worker_invocations: float | None = None) -> dict:
     """Dollars per million messages (`statuses=0`) or per million turns (a message, its reply and
     that reply's `statuses` status webhooks), from the measured requests per message or turn.
-    `worker_invocations`: the SQS-triggered invocations measured (else one per non-empty receive)."""
+    `lambda_seconds`: each function's time per message or turn, measured in the local stack,
+    billed at the template's memory sizes. `worker_invocations`: the SQS-triggered invocations
+    measured (else one per non-empty receive)."""
     def count(service: str, operations: tuple[str, ...] | None = None) -> float:
         return sum(n for key, n in by_operation.items() if key.split(":")[0] == service
                    and (operations is None or key.split(":")[1] in operations))
 
     posts = 1 + statuses
-    seconds = dict(LAMBDA_SECONDS_PER_MESSAGE)
-    for name, per_status in LAMBDA_SECONDS_PER_STATUS.items():
-        seconds[name] = seconds.get(name, 0) + statuses * per_status
+    seconds = lambda_seconds
     items = {
         f"API Gateway ({posts} request{'s' if posts > 1 else ''})":
             posts * PRICES["apigateway_http_per_million_requests"],
@@ -57,5 +52,5 @@ def cost_per_million(by_operation: dict[str, float], write_units: float, memory_
     items = {k: round(v, 3) for k, v in items.items() if v}
     return {"items": items, "total_usd": round(sum(items.values()), 2),
             "total_before_lambda_compute_usd": round(sum(v for k, v in items.items() if k != "Lambda GB-seconds"), 2),
-            "assumed_lambda_seconds": seconds,
+            "measured_lambda_seconds": seconds,
             "memory_mb": {name: memory_mb.get(name, 256) for name in seconds}}

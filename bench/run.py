@@ -30,6 +30,7 @@ for extra in ("layers/common", "functions/webhook", "functions/admin", "function
     sys.path.insert(0, str(ROOT / extra))
 
 from bench.prices import PRICES, PRICES_DATE, cost_per_million  # noqa: E402
+from wabot.repositories.conversations import INBOX_AT_ATTRIBUTE, INBOX_PK_ATTRIBUTE  # noqa: E402
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 # Cold starts run where only the Lambda's packages are installed (`make bench` builds it): dev
@@ -42,6 +43,8 @@ FUNCTIONS = {  # handler module, initializer, AWS clients it creates, target rat
     "admin": ("admin_handler", "service()", ("dynamodb", "ssm", "sqs"), 1.6),
     "status": ("status_handler", "applier()", ("dynamodb",), 1.6),
 }
+LOGICAL_IDS = {"webhook": "WebhookFunction", "funnel": "FunnelFunction", "llm": "LlmFunction",
+               "admin": "AdminFunction", "status": "StatusFunction"}
 BENCH_ENV = {
     "APP_TABLE": "bench-AppTable", "SSM_PREFIX": "/bench", "INBOUND_QUEUE_URL": "https://sqs/inbound.fifo",
     "HEALTH_QUEUE_URL": "https://sqs/health", "STATUS_QUEUE_URL": "https://sqs/status",
@@ -115,15 +118,13 @@ def memory() -> dict[str, Any]:
     _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - safe loader subclass
     default = template["Globals"]["Function"]["MemorySize"]
-    logical = {"webhook": "WebhookFunction", "funnel": "FunnelFunction", "llm": "LlmFunction", "admin": "AdminFunction",
-               "status": "StatusFunction"}
     results = {}
     for name, (module, init, _, _) in FUNCTIONS.items():
         script = f"import resource\nimport {module}\n{module}.{init}\n" \
                  "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **BENCH_ENV}
         result = subprocess.run([RUNTIME_PYTHON, "-c", script], env=env, capture_output=True, text=True, check=True)
-        configured = template["Resources"][logical[name]]["Properties"].get("MemorySize", default)
+        configured = template["Resources"][LOGICAL_IDS[name]]["Properties"].get("MemorySize", default)
         results[name] = {"peak_rss_mb": round(float(result.stdout.strip().splitlines()[-1]), 1),
                          "memory_size_mb": configured}
     return results
@@ -245,8 +246,11 @@ class AwsCallCounter:
     def __init__(self) -> None:
         self.calls: Counter = Counter()
         self.write_units = 0.0
+        self.index_write_units = 0.0  # the inbox index (a GSI) is billed apart from the table's writes
         self.item_writes: list[tuple[float, str]] = []  # (time, table/pk/sk) of every item write
         self.invocations: Counter = Counter()  # SQS-triggered function invocations (batches), by function
+        self.seconds: Counter = Counter()  # time inside each function's handler, by function
+        self._index_keys: dict[str, str] = {}  # item -> its inbox index sort key, to price index moves
         self.lock = threading.Lock()
 
     def install(self) -> None:
@@ -275,30 +279,49 @@ class AwsCallCounter:
             with counter.lock:
                 counter.calls[(service, operation_name)] += 1
                 counter.write_units += units
+                if service == "dynamodb":
+                    counter.index_write_units += counter._index_units(operation_name, api_params)
                 now = time.monotonic()
                 counter.item_writes += [(now, item) for item in written]
             return result
 
         BaseClient._make_api_call = counted
 
-        from devstack.gateway import Function
-
-        invoke = Function.invoke
+        from devstack.gateway import Function, LambdaContext
 
         def invoked(function, event):
-            if isinstance(event, dict) and "Records" in event:
-                with counter.lock:
-                    counter.invocations[function.logical_id] += 1
-            return invoke(function, event)
+            with function._lock:  # as Function.invoke; timed inside the lock (one environment)
+                started = time.perf_counter()
+                try:
+                    return function.handler(event, LambdaContext(function.logical_id, function.memory,
+                                                                 function.timeout))
+                finally:
+                    with counter.lock:
+                        counter.seconds[function.logical_id] += time.perf_counter() - started
+                        if isinstance(event, dict) and "Records" in event:
+                            counter.invocations[function.logical_id] += 1
 
         Function.invoke = invoked
+
+    def _index_units(self, operation: str, params: dict) -> float:
+        """A write that adds an item to the inbox index costs it 1 unit; one that moves it (a
+        new sort key) 2: a delete and a put in the index. Only the profile's puts carry it."""
+        if operation != "PutItem" or INBOX_PK_ATTRIBUTE not in params.get("Item", {}):
+            return 0.0
+        item = params["Item"]
+        name = f"{params['TableName']}/{item['pk']['S']}/{item['sk']['S']}"
+        before, after = self._index_keys.get(name), item[INBOX_AT_ATTRIBUTE]["N"]
+        self._index_keys[name] = after
+        return 1.0 if before is None else 0.0 if before == after else 2.0
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.write_units = 0.0
+            self.index_write_units = 0.0
             self.item_writes.clear()
             self.invocations.clear()
+            self.seconds.clear()
 
 
 def _written_items(operation: str, params: dict) -> list[str]:
@@ -420,7 +443,15 @@ def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
             assert _wait(lambda: replies() >= len(bots) + messages), "replies missing"
             elapsed = time.perf_counter() - start
             time.sleep(1.5)  # let the pollers delete what they handled
-        calls = dict(counter.calls)
+            returning = _counts(counter, messages)
+            calls = dict(counter.calls)
+            # First contacts: users the (warm) instances never saw.
+            counter.reset()
+            for n in range(messages):
+                send(20_000 + n, bots[n % len(bots)], f"1777{n:07d}")
+            assert _wait(lambda: replies() >= len(bots) + 2 * messages), "first-contact replies missing"
+            time.sleep(1.5)
+            first = _counts(counter, messages)
         http.close()
     finally:
         with redirect_stdout(io.StringIO()):
@@ -432,7 +463,11 @@ def requests_per_message(instances_per_tenant: int, tenants: int, messages: int,
     return {"tenants": tenants, "instances": len(bots), "messages": messages,
             "aws_requests_per_message": round(sum(calls.values()) / messages, 2),
             "by_service": {k: round(v, 2) for k, v in sorted(by_service.items())},
-            "by_operation": per_message, "dynamodb_write_units_per_message": round(counter.write_units / messages, 2),
+            "by_operation": per_message, "dynamodb_write_units_per_message": returning["dynamodb_write_units"],
+            "dynamodb_write_units_breakdown": returning["dynamodb_write_units_breakdown"],
+            "lambda_seconds_per_message": returning["lambda_seconds"],
+            "first_contact": {key: first[key] for key in ("aws_requests", "dynamodb_write_units",
+                                                          "dynamodb_write_units_breakdown")},
             "messages_per_second": round(messages / elapsed, 1)}
 
 
@@ -444,12 +479,22 @@ _uncounted = _Uncounted()
 
 
 def _counts(counter: AwsCallCounter, turns: int) -> dict[str, Any]:
+    """Per message (or turn): requests, write units all in (the table's and the inbox index's),
+    worker invocations and the seconds each function spent on it (measured here: local moto and
+    fakes answer, so a real Graph API's latency comes on top for the senders)."""
     with counter.lock:
-        calls, units, invocations = dict(counter.calls), counter.write_units, dict(counter.invocations)
+        calls, units, index = dict(counter.calls), counter.write_units, counter.index_write_units
+        invocations, seconds = dict(counter.invocations), dict(counter.seconds)
     by_operation = {f"{s}:{op}": round(n / turns, 2) for (s, op), n in sorted(calls.items())}
-    return {"aws_requests": round(sum(calls.values()) / turns, 2), "dynamodb_write_units": round(units / turns, 2),
+    names = {logical: name for name, logical in LOGICAL_IDS.items()}
+    return {"aws_requests": round(sum(calls.values()) / turns, 2),
+            "dynamodb_write_units": round((units + index) / turns, 2),
+            "dynamodb_write_units_breakdown": {"table": round(units / turns, 2),
+                                               "inbox_index": round(index / turns, 2)},
             "by_operation": by_operation,
-            "worker_invocations": {name: round(n / turns, 3) for name, n in sorted(invocations.items())}}
+            "worker_invocations": {name: round(n / turns, 3) for name, n in sorted(invocations.items())},
+            "lambda_seconds": {names.get(logical, logical): round(t / turns, 4)
+                               for logical, t in sorted(seconds.items())}}
 
 
 def requests_per_turn(turns: int, burst: int, counter: AwsCallCounter) -> dict[str, Any]:
@@ -612,6 +657,76 @@ def llm_reply_latency(messages: int = 8) -> dict[str, Any]:
             "added_ms": medians[2] - medians[0]}
 
 
+def end_to_end_latency(rate: float = 20.0, users: int = 200, seconds: float = 60.0) -> dict[str, Any]:
+    """Webhook POST to the Graph API call of its reply, through the local stack (loopback only),
+    at `rate` messages a second from `users` users for `seconds`: p50 and p95, and every message
+    answered (zero loss). Each user's k-th reply answers its k-th message (FIFO per user)."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devstack.client import LocalClient, text_payload
+    from devstack.local import LocalPlatform
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    platform = LocalPlatform(aws_port=port(), api_port=port(), stack_name="benchload", tenants={"load": None},
+                             schedule_seconds=0)
+    with redirect_stdout(io.StringIO()):
+        platform.start()
+    try:
+        client = LocalClient(platform.api_url, platform.tenant_keys["load"], timeout=30)
+        number = "700000000001"
+        made = client.admin("POST", "/admin/whatsapp/instances", {
+            "name": "Load Bot", "phone_number_id": number, "access_token": "bench-access-token",
+            "app_secret": "bench-app-secret", "verify_token": "bench-verify-token"})
+        assert made.status_code == 201, made.text
+        instance_id = made.json()["id"]
+        total = int(rate * seconds)
+        sent_at: dict[str, list[float]] = {}
+        lock = threading.Lock()
+        posters = threading.local()
+
+        def post(n: int, due: float) -> int:
+            time.sleep(max(0.0, due - time.monotonic()))
+            if not hasattr(posters, "client"):
+                posters.client = LocalClient(platform.api_url, timeout=30)
+            user = f"1888{n % users:07d}"
+            payload = text_payload(number, user, "hi", message_id=f"wamid.load{n}")
+            started = time.time()
+            status = posters.client.post_webhook("load", instance_id, "bench-app-secret", payload).status_code
+            with lock:
+                sent_at.setdefault(f"+{user}", []).append(started)
+            return status
+
+        def replies() -> list[dict]:
+            return [e for e in client.outbox() if e.get("body", {}).get("type") == "interactive"]
+
+        with redirect_stdout(io.StringIO()):
+            start = time.monotonic() + 0.5
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(lambda n: post(n, start + n / rate), range(total)))
+            sending = time.monotonic() - start
+            answered = _wait(lambda: len(replies()) >= total, timeout=180)
+            outbox = replies()
+        client.close()
+    finally:
+        with redirect_stdout(io.StringIO()):
+            platform.stop()
+    by_user: dict[str, list[float]] = {}
+    for entry in outbox:
+        by_user.setdefault(entry["body"]["to"], []).append(entry["time"])
+    latencies = sorted(reply - posted for user, posted in sent_at.items()
+                       for posted, reply in zip(sorted(posted), sorted(by_user.get(user, [])), strict=False))
+    return {"messages": total, "users": users, "rate_per_second": rate, "sent_in_seconds": round(sending, 1),
+            "accepted": statuses.count(200), "answered": len(latencies), "lost": total - len(latencies),
+            "all_answered": answered and len(latencies) == total,
+            "p50_ms": round(statistics.median(latencies) * 1000),
+            "p95_ms": round(latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)] * 1000)}
+
+
 def _per_message_work(result: dict[str, Any]) -> dict[str, float]:
     polling = ("sqs:ReceiveMessage", "sqs:DeleteMessageBatch")
     return {op: n for op, n in result["by_operation"].items() if op not in polling}
@@ -633,23 +748,32 @@ def main() -> int:
     print("measuring the burst quiet window's added LLM latency ...", file=sys.stderr)
     burst_window = llm_reply_latency()
     memory_mb = {name: m["memory_size_mb"] for name, m in mem.items()}
-    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"], memory_mb)
+    cost = cost_per_million(small["by_operation"], small["dynamodb_write_units_per_message"], memory_mb,
+                            small["lambda_seconds_per_message"])
     print("counting a whole turn: message, reply, its three statuses; then a burst ...", file=sys.stderr)
     turn = requests_per_turn(30, 100, counter)
     per_turn = Counter(turn["message"]["by_operation"])
     per_turn.update(turn["statuses"]["by_operation"])
     invocations = sum(turn["message"]["worker_invocations"].values()) + sum(
         turn["statuses"]["worker_invocations"].values())
-    turn_cost = cost_per_million(dict(per_turn), turn["turn"]["dynamodb_write_units"], memory_mb, statuses=3,
+    turn_seconds = Counter(turn["message"]["lambda_seconds"])
+    turn_seconds.update(turn["statuses"]["lambda_seconds"])
+    turn_cost = cost_per_million(dict(per_turn), turn["turn"]["dynamodb_write_units"], memory_mb,
+                                 {name: round(t, 4) for name, t in turn_seconds.items()}, statuses=3,
                                  worker_invocations=invocations)
+    print("measuring end-to-end latency at 20 messages a second from 200 users for 60 s ...", file=sys.stderr)
+    load = end_to_end_latency()
     results = {
         "cold_start": cold, "memory": mem, "warm_webhook": warm,
         "requests_1_tenant": small, "requests_100_tenants": large, "llm_reply_latency": burst_window,
+        "end_to_end_latency": load,
         "cost_per_million_messages": cost, "prices": PRICES, "prices_date": PRICES_DATE,
         "turn": turn, "cost_per_million_turns": turn_cost,
         "targets": {
             "aws_requests_per_message<=10": small["aws_requests_per_message"] <= 10,
-            "dynamodb_wcu_per_message<=5": small["dynamodb_write_units_per_message"] <= 5,
+            "dynamodb_wcu_per_message<=4": small["dynamodb_write_units_per_message"] <= 4,
+            "dynamodb_wcu_per_first_contact<=5": small["first_contact"]["dynamodb_write_units"] <= 5,
+            "end_to_end_zero_loss": load["all_answered"],
             "usd_per_million<=5": cost["total_usd"] <= 5,
             # The SQS event source's receives and deletes depend on batching, not on tenants.
             "same_requests_at_100_tenants": _per_message_work(small) == _per_message_work(large),
@@ -687,10 +811,22 @@ def render(r: dict[str, Any]) -> str:
                       f"instance(s): {q['aws_requests_per_message']}  (DynamoDB WCU {wcu},"
                       f" {q['messages_per_second']} msg/s through the local stack)"]
         lines += [f"    {op:<40} {n}" for op, n in q["by_operation"].items()]
+        f = q["first_contact"]
+        lines += [f"  write units: table {q['dynamodb_write_units_breakdown']['table']} + inbox index "
+                  f"{q['dynamodb_write_units_breakdown']['inbox_index']}; a first contact: {f['dynamodb_write_units']}"
+                  f" (table {f['dynamodb_write_units_breakdown']['table']} + inbox index "
+                  f"{f['dynamodb_write_units_breakdown']['inbox_index']}), {f['aws_requests']} AWS requests",
+                  "  Lambda seconds per message, measured: " + ", ".join(
+                      f"{name} {t * 1000:.1f} ms" for name, t in q["lambda_seconds_per_message"].items())]
     b = r["llm_reply_latency"]
     lines += ["", f"LLM reply latency through the local stack (median of {b['messages']}): "
                   f"{b['median_ms_debounce_2s']} ms with the 2 s burst window, {b['median_ms_debounce_off']} ms "
                   f"without: {b['added_ms']} ms added"]
+    e = r["end_to_end_latency"]
+    lines += ["", f"end to end, webhook POST -> Graph API call of the reply, {e['rate_per_second']:g} msg/s from "
+                  f"{e['users']} users, {e['messages']} messages (sent in {e['sent_in_seconds']} s): p50 "
+                  f"{e['p50_ms']} ms, p95 {e['p95_ms']} ms; accepted {e['accepted']}, answered {e['answered']}, "
+                  f"lost {e['lost']}"]
     c = r["cost_per_million_messages"]
     lines += ["", f"cost per million messages (prices of {r['prices_date']}, excluding LLM, TTS and Meta): "
                   f"${c['total_usd']}"]

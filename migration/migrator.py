@@ -24,9 +24,9 @@ from migration.legacy import LegacyUser, Skipped, TenantFolder, read_folder, rea
 from wabot.funnel.flow import AskNode, Flow
 from wabot.funnel.templates import template, template_document
 from wabot.identity import normalize_user_ref
-from wabot.models.conversation import ConversationState
+from wabot.models.conversation import ConversationState, UserProfile
 from wabot.models.instance import InstanceConfig
-from wabot.repositories.conversations import ConversationStore, UserProfile
+from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRepository, PhoneNumberTaken
 from wabot.repositories.secrets import SecretStore

@@ -79,18 +79,20 @@ from wabot.funnel.validation import parse_flow
 from wabot.handoff import human_is_handling, window_closes_at, window_is_open
 from wabot.health import CheckResult, check_credentials, store_check
 from wabot.identity import normalize_user_ref
+from wabot.models.conversation import UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.health import HealthRecord, summarize
 from wabot.models.instance import InstanceConfig
+from wabot.models.message_log import event_entry
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.apikeys import ApiKeyRepository
-from wabot.repositories.conversations import ConversationStore, InstanceDataPurger, UserProfile
+from wabot.repositories.conversations import ConversationStore, InstanceDataPurger
 from wabot.repositories.funnels import FlowTooLarge, FunnelRepository
 from wabot.repositories.health import HealthRepository, StaleResult
 from wabot.repositories.instances import InstanceIdTaken, InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository, LlmProvider, TenantSettings
-from wabot.repositories.messages import MessageLog, event_entry
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
 from wabot.repositories.stats import StatsRepository
 from wabot.stt import STT_PROVIDER_KINDS

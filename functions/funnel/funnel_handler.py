@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from funnel_service import FunnelService
 
 from wabot import aws
+from wabot.bookkeeping import Bookkeeping
 from wabot.consumer import FifoConsumer
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
 from wabot.notify import TenantNotifier
@@ -20,7 +21,7 @@ from wabot.repositories.instances import InstanceRegistry, InstanceRepository
 from wabot.repositories.llm_config import LlmConfigRepository
 from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
-from wabot.repositories.stats import StatsRepository
+from wabot.repositories.stats import BatchedStats
 from wabot.settings import FunnelSettings
 from wabot.statuses import StatusApplier
 from wabot.stt import SttBackends, VoiceTranscriber
@@ -35,7 +36,8 @@ class Worker:
     def __init__(self) -> None:
         settings = FunnelSettings.from_env()
         tenants = TenantCredentials(settings.worker_tenant_role_arn)  # every tenant's data with its own credentials
-        stats = StatsRepository(tenants, settings.app_table)
+        # One counter write per instance and batch (flushed by the consumer after each batch).
+        stats = BatchedStats(tenants, settings.app_table, logger)
         activity = ActivityLog(tenants, settings.app_table, settings.activity_ttl_days)
         graph = GraphClient.from_settings(settings)
         secrets = SecretStore(settings.ssm_prefix, tenants, settings.secret_cache_seconds)
@@ -46,9 +48,8 @@ class Worker:
                                       settings.instance_cache_seconds),
             funnels=FunnelRepository(tenants, settings.app_table),
             conversations=conversations,
-            stats=stats,
-            activity=activity,
-            sender=ReplySender(graph=graph, secrets=secrets, stats=stats, activity=activity, logger=logger),
+            bookkeeping=Bookkeeping(stats, activity, logger),
+            sender=ReplySender(graph=graph, secrets=secrets, logger=logger),
             voice=VoiceTranscriber(
                 graph=graph, secrets=secrets,
                 backends=SttBackends(LlmConfigRepository(tenants, settings.app_table), secrets,
@@ -61,9 +62,11 @@ class Worker:
             activity_per_message=settings.activity_per_message,
             logger=logger,
         )
-        self.consumer = FifoConsumer(self.service.handle, idempotency_table=settings.idempotency_table,
+        # No idempotency record: the user's profile is the duplicate check (see funnel_service).
+        self.consumer = FifoConsumer(self.service.handle, idempotency_table=None,
                                      dynamodb=tenants, key_prefix="funnel-event", logger=logger,
-                                     max_receives=settings.max_receive_count, on_give_up=self.service.give_up)
+                                     max_receives=settings.max_receive_count, on_give_up=self.service.give_up,
+                                     after_batch=stats.flush)
 
 
 @cache

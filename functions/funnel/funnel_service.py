@@ -1,11 +1,13 @@
 """Handling one queued event: statuses, gates, the funnel decision, and reliable sending.
 
-Exactly once, in four layers: the queue dedups Meta's quick retries; Powertools idempotency
-(keyed on tenant, instance and WhatsApp id, kept 8 days) skips events already handled; the
-reply plan stored in the user's profile before the first send makes a retry after a crash
-send only the replies that were not sent yet; and the profile remembers the last messages it
-answered, for a retry that arrives after later messages (a DLQ redrive, or an idempotency
-record whose completion failed).
+Exactly once, with the user's own profile item as the record (no separate idempotency record:
+the inbound queue is FIFO per user, so no two deliveries of one user's messages run at once and
+a conditional write on the profile is a sound duplicate check). The queue dedups Meta's quick
+retries; the reply plan stored in the profile (conditional on its version) before the first
+send makes a retry after a crash send only the replies not sent yet, and a plan marked done
+makes a redelivery find nothing left to do; the profile remembers the last messages it
+answered, for a retry that arrives after later messages (a Meta retry after SQS's 5-minute
+dedup window, a DLQ redrive).
 """
 
 from __future__ import annotations
@@ -15,25 +17,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wabot.bookkeeping import Bookkeeping
 from wabot.funnel.engine import FunnelEngine, Outcome
 from wabot.funnel.flow import Flow
 from wabot.funnel.templates import default_funnel
 from wabot.handoff import bot_may_send, human_is_handling, window_is_open
+from wabot.models.conversation import ReplyPlan, UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.models.message_log import LogEntry, event_entry, inbound_entry, outbound_entry
 from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
-from wabot.repositories.activity import ActivityLog
-from wabot.repositories.conversations import ConversationStore, ReplyPlan, UserProfile
+from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.funnels import FunnelRepository
 from wabot.repositories.instances import InstanceRegistry
-from wabot.repositories.messages import LogEntry, MessageLog, event_entry, inbound_entry, outbound_entry
-from wabot.repositories.stats import StatsRepository
+from wabot.repositories.messages import MessageLog
 from wabot.statuses import StatusApplier
 from wabot.stt import SttError, VoiceTranscriber
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import ReplySender, iso_now, record_dead_letter
+from wabot.whatsapp.sender import DeliveryInterrupted, ReplySender
 
 
 def _utc_day(timestamp: int | None) -> int:
@@ -45,8 +48,7 @@ class FunnelService:
     registry: InstanceRegistry
     funnels: FunnelRepository
     conversations: ConversationStore
-    stats: StatsRepository
-    activity: ActivityLog
+    bookkeeping: Bookkeeping  # every counter and activity entry of this worker
     sender: ReplySender
     llm_queue: EventPublisher
     messages: MessageLog
@@ -76,8 +78,7 @@ class FunnelService:
         if profile.plan is None or profile.plan.message_id != event.message_id:
             decide = self._outbound if event.kind == "outbound" else self._decide
             profile = decide(tenant, config, profile, event, deadline)
-        plan = profile.plan
-        if plan is not None and (plan.sent < len(plan.replies) or plan.llm_job is not None):
+        if profile.plan is not None and profile.plan.message_id == event.message_id and not profile.plan.done:
             self._deliver(tenant, config, profile, event, deadline)
 
     # ---- deciding ----------------------------------------------------------------------------
@@ -108,9 +109,9 @@ class FunnelService:
             except SttError as error:
                 self.logger.warning("voice message not transcribed", extra={"backend": config.stt_backend,
                                                                             "error": str(error)[:200]})
-                self.activity.record(tenant, config.instance_id, "error",
-                                     f"voice message not transcribed: {str(error)[:200]}",
-                                     {"message_id": event.message_id[-40:]})
+                self.bookkeeping.note(tenant, config.instance_id, "error",
+                                      f"voice message not transcribed: {str(error)[:200]}",
+                                      {"message_id": event.message_id[-40:]})
                 return event, {"stt_errors": 1, "errors": 1}
             self.conversations.save_transcript(tenant, config.instance_id, event.user_key, event.message_id, text)
         return event.model_copy(update={"type": "text", "content": {"body": text}}), {"transcribed": 1}
@@ -162,7 +163,7 @@ class FunnelService:
                 # `decided_at` orders the messages of a burst (kept in the plan, so retries agree).
                 llm_job = {**heard.model_dump(mode="json"), **({"llm": outcome.llm} if outcome.llm else {}),
                            "decided_at": now}
-            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound, llm_job=llm_job)
+            plan = ReplyPlan(message_id=event.message_id, replies=replies, counters=inbound, llm_job=llm_job, log=log)
         profile = self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "state": outcome.state, "plan": plan, "steps": profile.with_steps(outcome.steps),
             # Nothing to send: answered now (a plan is remembered once its last reply is out).
@@ -173,19 +174,17 @@ class FunnelService:
             "preview": (log_in.text or log_in.reply_title or f"[{event.type}]")[:80],
             "unread": 0 if replies else profile.unread + 1, "failure": None, **handoff,
         }))
-        try:  # best effort, as after sending: the decision is saved, the log only shows it
-            self.messages.record(tenant, config.instance_id, event.user_key, log, config.message_retention_days)
-        except Exception:
-            self.logger.exception("message log write failed; the decision is saved")
         if plan is None:
-            self.stats.increment(tenant, config.instance_id, inbound, latest={"last_inbound_at": iso_now(lambda: now)})
+            # Nothing to send: the turn is logged now (with replies, it is logged once they are out).
+            self._log(tenant, config, event, log)
+            self.bookkeeping.received(tenant, config.instance_id, inbound)
         if outcome.gate:
-            self.activity.record(tenant, config.instance_id, "message_handled",
-                                 f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled",
+                                  f"{event.type} message recorded, no reply: {outcome.gate}", {"gate": outcome.gate})
         if outcome.handoff:
             what = "conversation handed to a person" if takeover else "a person was asked to follow up"
-            self.activity.record(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
-                                 {"handoff": outcome.handoff, "user": event.user_key})
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
+                                  {"handoff": outcome.handoff, "user": event.user_key})
             self._notify_handoff(tenant, config, event, outcome.handoff, takeover)
         return profile
 
@@ -223,8 +222,8 @@ class FunnelService:
                   event: InboundEvent, deadline: float) -> UserProfile:
         """A manager's text, sent as the bot in the conversation's order (not while stopped)."""
         if not config.running:
-            self.activity.record(tenant, config.instance_id, "message_handled", "manager reply not sent: stopped",
-                                 {"gate": "stopped"}, actor=event.actor)
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled", "manager reply not sent: stopped",
+                                  {"gate": "stopped"}, actor=event.actor)
             return profile
         recipient = Recipient(phone=profile.phone) if profile.phone else Recipient(user_id=profile.user_id
                                                                                    or profile.user_key)
@@ -234,8 +233,8 @@ class FunnelService:
         else:
             reply = to_graph_payload(TextMessage(body=event.content["body"]), recipient)
         what = "manager template" if event.type == "template" else "manager reply"
-        self.activity.record(tenant, config.instance_id, "admin_change", f"{what} queued for sending", {},
-                             actor=event.actor)
+        self.bookkeeping.note(tenant, config.instance_id, "admin_change", f"{what} queued for sending",
+                              actor=event.actor)
         return self.conversations.save_profile(tenant, config.instance_id, profile.model_copy(update={
             "plan": ReplyPlan(message_id=event.message_id, replies=[reply])}))
 
@@ -256,10 +255,14 @@ class FunnelService:
             latest = self.conversations.get_profile(tenant, instance_id, event.user_key)
             return bot_may_send(latest, config, plan.message_id, self.clock())
 
-        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
-                                       mark_read=event.message_id if event.kind == "message"
-                                       and config.read_receipts else None,
-                                       bot_may_send=None if event.kind == "outbound" else may_send)
+        try:
+            delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
+                                           mark_read=event.message_id if event.kind == "message"
+                                           and config.read_receipts else None,
+                                           bot_may_send=None if event.kind == "outbound" else may_send)
+        except DeliveryInterrupted as interrupted:
+            self.bookkeeping.interrupted(tenant, instance_id, interrupted.sent)
+            raise
         if delivery.held:
             # A person took over after this plan was decided: it is dropped, never sent later.
             self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
@@ -272,46 +275,58 @@ class FunnelService:
                                                    plain=job.llm is None)
             # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
             self.llm_queue.publish([job])
+            # Done (the replies a permanent failure stopped are given up with it).
+            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"],
+                                                              len(plan.replies), llm_queued=True)
+        elif not delivery.completed:
+            # A permanent failure (recorded by the sender): the rest of the plan is given up, and a
+            # redelivery of the message finds it handled.
+            self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
         self._log_sent(tenant, config, event, plan, delivery)
         self._bookkeeping(tenant, instance_id, event, plan, delivery)
 
-    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
-                  delivery: Any) -> None:
-        """The replies sent now, into the conversation's message log (best effort: they are out)."""
+    def _log(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, entries: list[LogEntry]) -> None:
+        """One turn into the conversation's message log (best effort: it only shows what happened)."""
         try:
-            now = self.clock()
-            sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
-            sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
-            # Managers' hand-off notices ride in the plan but are not part of this conversation.
-            entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)
-                       for index, (payload, wamid) in enumerate(sent)
-                       if "to" not in payload or payload["to"].lstrip("+") == (event.phone or "")]
-            if delivery.held:
-                entries.append(event_entry("held", now, None, "planned replies dropped: a person took over"))
             self.messages.record(tenant, config.instance_id, event.user_key, entries, config.message_retention_days)
         except Exception:
-            self.logger.exception("message log write after sending failed; the replies are out")
+            self.logger.exception("message log write failed; the conversation itself is saved")
+
+    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
+                  delivery: Any) -> None:
+        """The turn: the decision's entries and the replies sent now, in one log item."""
+        now = self.clock()
+        sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
+        sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
+        # Managers' hand-off notices ride in the plan but are not part of this conversation.
+        entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)
+                   for index, (payload, wamid) in enumerate(sent)
+                   if "to" not in payload or payload["to"].lstrip("+") == (event.phone or "")]
+        if delivery.held:
+            entries.append(event_entry("held", now, None, "planned replies dropped: a person took over"))
+        self._log(tenant, config, event, [*plan.log, *entries])
 
     def _bookkeeping(self, tenant: TenantContext, instance_id: str, event: InboundEvent, plan: ReplyPlan,
                      delivery: Any) -> None:
-        """Counters and activity after sending: best effort, so that their failure can never
-        make a retry of an event whose replies are already out."""
-        try:
-            counters, latest = delivery.counters(self.clock)
-            if plan.counters:
-                latest["last_inbound_at"] = iso_now(self.clock)
-            self.stats.increment(tenant, instance_id, {**plan.counters, **counters}, latest=latest)
-            if delivery.sent and (event.kind == "outbound" or self.activity_per_message):
-                what = "manager reply" if event.kind == "outbound" else f"{event.type} message answered, " \
-                    f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies")
-                self.activity.record(tenant, instance_id, "reply_sent", f"{what} sent",
-                                     {"message_id": event.message_id[-40:]})
-        except Exception:
-            self.logger.exception("bookkeeping after sending failed; the replies are out")
+        """Counters and activity after sending (best effort: the replies are out)."""
+        summary = None
+        if event.kind == "outbound" or self.activity_per_message:
+            summary = "manager reply sent" if event.kind == "outbound" else f"{event.type} message answered, " \
+                f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies") + " sent"
+        self.bookkeeping.delivered(tenant, instance_id, delivery, plan.counters, summary,
+                                   {"message_id": event.message_id[-40:]})
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:
-        """The last attempt failed: the queue moves the event to its dead-letter queue now."""
-        record_dead_letter(self.activity, self.stats, event, error)
+        """The last attempt failed: the queue moves the event to its dead-letter queue now. What
+        the user sent still shows in the inbox (its decision's log waited for the replies)."""
+        self.bookkeeping.dead_lettered(event, error)
+        if event.kind != "message":
+            return
+        tenant = TenantContext(event.tenant_id)
+        profile = self.conversations.get_profile(tenant, event.instance_id, event.user_key)
+        if profile is not None and profile.plan is not None and profile.plan.message_id == event.message_id:
+            config = self.registry.get(tenant, event.instance_id)
+            self._log(tenant, config, event, profile.plan.log)
 
     # ---- statuses ----------------------------------------------------------------------------
 

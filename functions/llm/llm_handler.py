@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from llm_service import Defaults, LlmService
 
+from wabot.bookkeeping import Bookkeeping
 from wabot.consumer import FifoConsumer
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
 from wabot.repositories.activity import ActivityLog
@@ -37,9 +38,8 @@ class Worker:
                                       settings.instance_cache_seconds),
             conversations=ConversationStore(tenants, settings.app_table),
             llm_config=LlmConfigRepository(tenants, settings.app_table),
-            secrets=secrets, stats=stats, activity=activity,
-            sender=ReplySender(GraphClient.from_settings(settings),
-                               secrets, stats, activity, logger),
+            secrets=secrets, bookkeeping=Bookkeeping(stats, activity, logger),
+            sender=ReplySender(GraphClient.from_settings(settings), secrets, logger),
             messages=MessageLog(tenants, settings.app_table),
             http=GuardedHttp(EgressPolicy(parse_networks(settings.outbound_allowed_networks))),
             defaults=Defaults(settings.default_vllm_base_url, settings.default_vllm_model,

@@ -19,25 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wabot.bookkeeping import Bookkeeping
 from wabot.errors import NotFoundError
 from wabot.handoff import bot_may_send
 from wabot.llm.backends import Backend, ChatRequest, LlmError, complete
 from wabot.llm.formatting import split_message, to_whatsapp
 from wabot.llm.voice import VOICE_MIME_TYPE, TtsRequest, VoiceError, synthesize, to_ogg_opus
+from wabot.models.conversation import PendingLlmMessage, ReplyPlan
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
+from wabot.models.message_log import event_entry, outbound_entry
 from wabot.net import GuardedHttp
-from wabot.repositories.activity import ActivityLog
-from wabot.repositories.conversations import ConversationStore, PendingLlmMessage, ReplyPlan
+from wabot.repositories.conversations import ConversationStore
 from wabot.repositories.instances import InstanceRegistry
 from wabot.repositories.llm_config import LlmConfigRepository
-from wabot.repositories.messages import MessageLog, event_entry, outbound_entry
+from wabot.repositories.messages import MessageLog
 from wabot.repositories.secrets import SecretStore
-from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphError
 from wabot.whatsapp.messages import AudioMessage, Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import DeliveryStopped, ReplySender, record_dead_letter
+from wabot.whatsapp.sender import DeliveryInterrupted, DeliveryStopped, ReplySender
 
 FALLBACK = {"en": "Sorry, I cannot answer right now. Please try again later or use the menu.",
             "ru": "Извините, сейчас не получается ответить. Попробуйте позже или воспользуйтесь меню."}
@@ -67,8 +68,7 @@ class LlmService:
     conversations: ConversationStore
     llm_config: LlmConfigRepository
     secrets: SecretStore
-    stats: StatsRepository
-    activity: ActivityLog
+    bookkeeping: Bookkeeping  # every counter and activity entry of this worker
     sender: ReplySender
     messages: MessageLog
     http: GuardedHttp  # every backend URL here is the tenant's: only through the SSRF guard
@@ -93,8 +93,8 @@ class LlmService:
             return
         if plan is None:
             if not config.running:
-                self.activity.record(tenant, config.instance_id, "message_handled",
-                                     "LLM question recorded, no reply: stopped", {"gate": "stopped"})
+                self.bookkeeping.note(tenant, config.instance_id, "message_handled",
+                                      "LLM question recorded, no reply: stopped", {"gate": "stopped"})
                 return
             if not may_send():  # a person took over while the question waited: no LLM call either
                 self.logger.info("LLM question not answered: a person handles the conversation")
@@ -117,8 +117,12 @@ class LlmService:
             current["plan"] = current["plan"].model_copy(update={"sent": sent})
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 
-        delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
-                                       bot_may_send=may_send)
+        try:
+            delivery = self.sender.deliver(tenant, config, plan.replies, plan.sent, deadline, record_progress,
+                                           bot_may_send=may_send)
+        except DeliveryInterrupted as interrupted:
+            self.bookkeeping.interrupted(tenant, config.instance_id, interrupted.sent)
+            raise
         if delivery.held:  # dropped for good: a retry finds it complete and sends nothing
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key,
                                              current["plan"].model_copy(update={"sent": len(plan.replies)}))
@@ -130,16 +134,14 @@ class LlmService:
             if delivery.held:
                 entries.append(event_entry("held", now, None, "LLM answer dropped: a person took over"))
             self.messages.record(tenant, config.instance_id, event.user_key, entries, config.message_retention_days)
-            counters, latest = delivery.counters(self.clock_wall)
-            self.stats.increment(tenant, config.instance_id, {**plan.counters, **counters}, latest=latest)
-            if delivery.completed and self.activity_per_message:
-                self.activity.record(tenant, config.instance_id, "reply_sent", "LLM reply sent",
-                                     {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
         except Exception:
-            self.logger.exception("bookkeeping after sending failed; the replies are out")
+            self.logger.exception("message log write after sending failed; the replies are out")
+        self.bookkeeping.delivered(tenant, config.instance_id, delivery, plan.counters,
+                                   "LLM reply sent" if delivery.completed and self.activity_per_message else None,
+                                   {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:
-        record_dead_letter(self.activity, self.stats, event, error)
+        self.bookkeeping.dead_lettered(event, error)
 
     # ---- the burst and the typing indicator ----------------------------------------------------
 
@@ -198,8 +200,8 @@ class LlmService:
             text = config.llm_fallback_message or FALLBACK.get(config.language, FALLBACK["en"])
             self.logger.warning("LLM failed, fallback sent", extra={"backend": config.llm_backend,
                                                                     "error": str(error)[:200]})
-            self.activity.record(tenant, config.instance_id, "error",
-                                 f"LLM ({config.llm_backend}) failed: {str(error)[:200]}", {})
+            self.bookkeeping.note(tenant, config.instance_id, "error",
+                                  f"LLM ({config.llm_backend}) failed: {str(error)[:200]}")
             counters = {"llm_errors": 1, "errors": 1}
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(TextMessage(body=piece), recipient) for piece in split_message(text)]
@@ -250,7 +252,7 @@ class LlmService:
             media_id = self.sender.upload_media(tenant, config, ogg, VOICE_MIME_TYPE, "reply.ogg", deadline - 3)
         except (VoiceError, GraphError, DeliveryStopped) as error:
             self.logger.warning("voice reply failed, text only", extra={"engine": engine, "error": str(error)[:200]})
-            self.activity.record(tenant, config.instance_id, "error", f"voice reply failed: {str(error)[:200]}", {})
+            self.bookkeeping.note(tenant, config.instance_id, "error", f"voice reply failed: {str(error)[:200]}")
             return None
         return media_id
 

@@ -284,7 +284,9 @@ def test_every_message_item_carries_the_retention_ttl_and_goes_with_the_user_res
     pump(stack, funnel)
     items = list(query_partition(aws.client("dynamodb"), stack.refs["AppTable"],
                                  keys.user_pk(acme.tenant, "bot", USER), "MSG#"))
-    assert len(items) == 4  # in, bot reply, hand-off, manager reply
+    # A turn is one item: (in, bot reply), hand-off, manager reply.
+    assert [[e["M"]["type"]["S"] for e in item["entries"]["L"]] for item in items] == [
+        ["text", "interactive"], ["handoff"], ["text"]]
     now = time.time()
     for item in items:
         assert now + 7 * 86400 - 60 < int(item["expires_at"]["N"]) <= now + 7 * 86400 + 60

@@ -243,6 +243,23 @@ def test_same_event_three_times_and_after_the_dedup_window_gives_one_reply_set(f
     assert len(funnel.graph.sent()) == 1
 
 
+@pytest.mark.parametrize("text", ["hi", "What about GDPR?"])  # a funnel reply; a question for the LLM
+def test_redelivered_message_is_counted_logged_and_handed_on_once_without_an_idempotency_record(
+        funnel, stack, acme, text):
+    event = message_event(acme, text=text)
+    for record in (sqs_record(event, "sqs-1"), sqs_record(event, "sqs-1", receive_count=2), sqs_record(event, "sqs-2")):
+        assert funnel.deliver(record) == []
+    assert len(funnel.graph.sent()) == (1 if text == "hi" else 0)
+    assert len(drain(stack.refs["LlmQueue"])) == (0 if text == "hi" else 1)
+    turns = list(query_partition(aws.client("dynamodb"), stack.refs["AppTable"],
+                                 keys.user_pk(acme.tenant, acme.instance_id, payloads.BSUID), "MSG#"))
+    assert len(turns) == 1 and turns[0]["entries"]["L"][0]["M"]["direction"]["S"] == "in"
+    (today,) = StatsRepository(aws.client("dynamodb"), stack.refs["AppTable"]).days(acme.tenant, acme.instance_id, 1)
+    assert today["counters"]["inbound"] == 1
+    assert not whole_table(stack, "IdempotencyTable")
+    assert profile(stack, acme).plan.done
+
+
 def test_graph_failure_midway_then_retry_sends_no_duplicate_and_misses_nothing(funnel, acme):
     event = message_event(acme, reply=("button_reply", "sales:quiz"))  # two replies: intro + question
     funnel.graph.failures = [graph_error(131000, 500)] * 20

@@ -103,7 +103,7 @@ def test_paused_sends_attempt_nothing():
             raise AssertionError(f"{name} used while sends are paused")
 
     log = Log()
-    sender = ReplySender(Untouchable(), Untouchable(), Untouchable(), Untouchable(), log)
+    sender = ReplySender(Untouchable(), Untouchable(), log)
     delivery = sender.deliver(ACME, config(sends_paused=True), [{"type": "text"}], 0, deadline=1e12,
                               on_sent=lambda n: None)
     assert (delivery.sent, delivery.completed) == (0, False)

@@ -1,5 +1,6 @@
 """The shape every SQS FIFO consumer shares: a batch with partial failures, idempotency per
-WhatsApp event, and a deadline taken from the Lambda's remaining time.
+WhatsApp event (Powertools' record, or the handler's own check), and a deadline taken from the
+Lambda's remaining time.
 
 `SqsFifoPartialProcessor(skip_group_on_error=True)` reports a failed record and the later
 records of *its* conversation as failures (so its order holds) while other conversations in
@@ -37,15 +38,18 @@ class ConversationBlocked(Exception):
 
 
 class FifoConsumer:
-    def __init__(self, handle: Callable[[InboundEvent, float], None], *, idempotency_table: str, dynamodb: Any,
-                 key_prefix: str, logger: Any, max_receives: int,
+    def __init__(self, handle: Callable[[InboundEvent, float], None], *, idempotency_table: str | None,
+                 dynamodb: Any, key_prefix: str, logger: Any, max_receives: int,
                  on_give_up: Callable[[InboundEvent, Exception], None] | None = None,
-                 safety_margin: float = 3.0) -> None:
+                 after_batch: Callable[[], None] | None = None, safety_margin: float = 3.0) -> None:
+        """`idempotency_table` None: the handler is its own duplicate check (the funnel's profile);
+        `after_batch` runs once per batch, whatever happened (the funnel's counters, one write)."""
         self._handle = handle
         self._logger = logger
         # The queue's maxReceiveCount: the attempt after which SQS moves the message to the DLQ.
         self._max_receives = max_receives
         self._on_give_up = on_give_up
+        self._after_batch = after_batch
         # Time left over after the last call, for recording progress before Lambda stops us.
         self.safety_margin = safety_margin
         self.deadline = time.monotonic() + 30
@@ -64,6 +68,8 @@ class FifoConsumer:
         Record ids read `TENANT#{tenant}#{prefix}#{hash}`, so the tenant role's LeadingKeys
         condition covers the idempotency table too.
         """
+        if self._idempotency_table is None:
+            return self._process_event(dedup_id, event)
         tenant = TenantContext(event.tenant_id)
         client = self._dynamodb(tenant)
         cached = self._processors.get(tenant.tenant_id)
@@ -143,5 +149,8 @@ class FifoConsumer:
         except BatchProcessingError:
             self._give_up_blocked(records, failed=None)
             raise
+        finally:
+            if self._after_batch is not None:
+                self._after_batch()
         self._give_up_blocked(records, {item["itemIdentifier"] for item in response.get("batchItemFailures", [])})
         return response

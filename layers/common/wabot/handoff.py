@@ -12,8 +12,8 @@ the one question other features ask (no typing indicator while a person handles 
 
 from __future__ import annotations
 
+from wabot.models.conversation import UserProfile
 from wabot.models.instance import InstanceConfig
-from wabot.repositories.conversations import UserProfile
 
 SERVICE_WINDOW_SECONDS = 24 * 3600
 

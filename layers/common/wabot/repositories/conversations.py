@@ -24,9 +24,7 @@ import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from wabot import keys
 from wabot.dynamo import (
@@ -39,7 +37,7 @@ from wabot.dynamo import (
     to_item,
     to_value,
 )
-from wabot.models.conversation import ConversationState
+from wabot.models.conversation import PendingLlmMessage, ReplyPlan, UserProfile
 from wabot.tenancy import TenantContext
 from wabot.tenant_credentials import client_for
 
@@ -47,87 +45,12 @@ USER_SK_PREFIX = "USER#"
 PROFILE_SK = "PROFILE"
 STATE_TTL_SECONDS = 30 * 24 * 3600
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
-# How many recently answered messages a profile remembers (as short digests, to keep the item small).
-HANDLED_MEMORY = 16
 INBOX_INDEX = "InboxIndex"
 INBOX_PK_ATTRIBUTE = "inbox_pk"
 INBOX_AT_ATTRIBUTE = "inbox_at"
-# How many of the user's latest funnel steps the profile keeps.
-STEPS_MEMORY = 50
 LLM_PLAN_TTL_SECONDS = 8 * 24 * 3600
 PENDING_SK_PREFIX = "LLMPENDING#"
 MAX_PENDING_READ = 50  # a burst answers at most 10 of them (wabot.llm.burst)
-
-
-class ReplyPlan(BaseModel):
-    """The replies decided for one inbound message, stored before the first is sent, so that a
-    retry sends exactly the ones not sent yet."""
-
-    message_id: str
-    replies: list[dict[str, Any]] = Field(description="Graph API message bodies, in order")
-    llm_job: dict[str, Any] | None = None
-    sent: int = 0
-    counters: dict[str, int] = Field(default_factory=dict, description="stats to add once the plan is done")
-    covers: list[str] = Field(default_factory=list, description="LLM: later messages of the burst answered too")
-    covered_by: str | None = Field(default=None, description="LLM: answered with this earlier message's burst")
-
-
-class PendingLlmMessage(BaseModel):
-    """An LLM-bound message of a burst that no LLM answer covers yet."""
-
-    sk: str
-    message_id: str
-    text: str
-    at: float = Field(description="when the funnel handed it on (epoch seconds)")
-    plain: bool = Field(description="no flow `llm` instruction: may be answered together with its neighbours")
-
-
-class UserProfile(BaseModel):
-    user_key: str
-    user_id: str | None = None
-    phone: str | None = None
-    profile_name: str | None = None
-    state: ConversationState = Field(default_factory=ConversationState)
-    last_inbound_at: int | None = None
-    plan: ReplyPlan | None = None
-    steps: list[str] = Field(default_factory=list, description="the latest funnel steps, oldest first")
-    handled: list[str] = Field(default_factory=list, description="digests of the last messages answered, newest last")
-    # Conversation operations (see wabot.handoff): who talks to the user, and what the inbox shows.
-    mode: Literal["bot", "human"] = "bot"
-    human_since: int | None = None
-    human_by: str | None = Field(default=None, description="principal, or `user` for the flow's handoff step")
-    human_message: str | None = Field(default=None, description="the message whose planned replies announce "
-                                      "the hand-off: the only bot replies still sent while human")
-    last_manager_at: int | None = None
-    last_outbound_at: int | None = None
-    preview: str | None = Field(default=None, description="the latest message, shortened, for the inbox")
-    unread: int = Field(default=0, description="user messages since the conversation was last answered")
-    failure: dict[str, Any] | None = Field(default=None, description="the last failed send: code, title, at")
-    version: int = 0
-
-    @property
-    def last_activity_at(self) -> int:
-        return max(self.last_inbound_at or 0, self.last_manager_at or 0, self.human_since or 0)
-
-    @staticmethod
-    def _digest(message_id: str) -> str:
-        return hashlib.blake2b(message_id.encode(), digest_size=6).hexdigest()
-
-    def with_steps(self, steps: list[str]) -> list[str]:
-        """`steps` with these added (bounded)."""
-        return [*self.steps, *steps][-STEPS_MEMORY:]
-
-    def already_answered(self, message_id: str) -> bool:
-        """True for a message whose replies all went out and whose plan is no longer the current
-        one: an out-of-order retry (a DLQ redrive, or one whose idempotency record failed to
-        complete) must not decide, and so send, it again. A message whose plan was replaced
-        before it was sent is not remembered, so it is decided again."""
-        current = self.plan.message_id if self.plan else None
-        return message_id != current and self._digest(message_id) in self.handled
-
-    def remember(self, message_id: str) -> list[str]:
-        """`handled` with this message added (bounded)."""
-        return [*self.handled, self._digest(message_id)][-HANDLED_MEMORY:]
 
 
 class ConcurrentUpdate(Exception):
@@ -182,15 +105,19 @@ class ConversationStore:
         return saved
 
     def mark_sent(self, tenant: TenantContext, instance_id: str, profile: UserProfile, sent: int,
-                  at: int | None = None) -> UserProfile:
-        """Record progress through the plan; a plan with every reply sent stays as the record of it."""
+                  at: int | None = None, llm_queued: bool = False) -> UserProfile:
+        """Record progress through the plan. A plan that is done stays as the record of it (its
+        log entries, written with the replies by then, are dropped to keep the profile small):
+        this write is what makes a redelivered message find nothing left to do."""
         assert profile.plan is not None
-        plan = profile.plan.model_copy(update={"sent": sent})
-        update: dict[str, Any] = {"plan": plan, "unread": 0}
+        plan = profile.plan.model_copy(update={"sent": sent, "llm_queued": llm_queued or profile.plan.llm_queued})
+        update: dict[str, Any] = {"unread": 0}
         if at is not None:
             update["last_outbound_at"] = at
-        if sent >= len(plan.replies):
+        if plan.done:
+            plan.log = []
             update["handled"] = profile.remember(plan.message_id)
+        update["plan"] = plan
         return self.save_profile(tenant, instance_id, profile.model_copy(update=update))
 
     def update(self, tenant: TenantContext, instance_id: str, user_key: str,

@@ -150,5 +150,32 @@ class StatsRepository:
         return data
 
 
+class BatchedStats(StatsRepository):
+    """Counters added up in memory over one batch of queue messages and written at its end: one
+    write per instance and day instead of one per message. Best effort like every counter write
+    after the real work: if the write fails, the batch's counts are lost (logged), never a reply."""
+
+    def __init__(self, dynamodb: Any, table: str, logger: Any) -> None:
+        super().__init__(dynamodb, table)
+        self._logger = logger
+        self._pending: dict[tuple[str, str, date | None], tuple[dict[str, int], dict[str, str]]] = {}
+
+    def increment(self, tenant: TenantContext, instance_id: str, counters: dict[str, int],
+                  day: date | None = None, latest: dict[str, str] | None = None) -> None:
+        added, facts = self._pending.setdefault((tenant.tenant_id, instance_id, day), ({}, {}))
+        for name, value in counters.items():
+            added[name] = added.get(name, 0) + int(value)
+        for name, value in (latest or {}).items():
+            facts[name] = max(facts.get(name, value), value)  # ISO times: the latest wins
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for (tenant_id, instance_id, day), (added, facts) in pending.items():
+            try:
+                super().increment(TenantContext(tenant_id), instance_id, added, day=day, latest=facts)
+            except Exception:
+                self._logger.exception("counters of a batch not written", extra={"instance_id": instance_id})
+
+
 def _attribute(value: Any) -> dict[str, Any]:
     return {"NULL": True} if value is None else to_value(value)

@@ -1,9 +1,11 @@
-"""Sending a conversation's replies in order, reliably, for every worker.
+"""Sending a conversation's replies in order, reliably, for every worker: transport only.
 
 Each reply goes out after the previous send returned. Transient Graph errors are retried with
-backoff until the deadline and then raised (the queue retries the event; progress already
-recorded means nothing is sent twice). Permanent errors are recorded and end the delivery.
-Error 190 re-reads the access token once, then sets the instance's `last_error`.
+backoff until the deadline and then raised as `DeliveryInterrupted` (the queue retries the
+event; progress already recorded means nothing is sent twice). A permanent error ends the
+delivery, and error 190 (after re-reading the access token once) marks the token invalid: both
+come back in the `Delivery` outcome. Counting and logging what happened is the caller's
+(`wabot.bookkeeping`), in one place per worker.
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wabot.models.instance import InstanceConfig
-from wabot.repositories.activity import ActivityLog
 from wabot.repositories.secrets import SecretStore
-from wabot.repositories.stats import StatsRepository
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphClient, GraphError, send_with_retries
 
@@ -32,6 +32,8 @@ class Delivery:
     completed: bool  # False: a permanent failure ended it (recorded as an error)
     message_ids: tuple[str, ...] = ()  # the wamids Meta gave the replies sent now, in order
     held: bool = False  # True: a person took the conversation over; the rest was not sent
+    failure: str | None = None  # why a permanent failure ended it
+    token_error_code: int | None = None  # the Graph error that showed the access token invalid
 
     def counters(self, clock: Callable[[], float] = time.time) -> tuple[dict[str, int], dict[str, str]]:
         """(counters, latest facts) for one stats write."""
@@ -45,17 +47,26 @@ PROGRESS_RESERVE_SECONDS = 1.0
 
 
 class DeliveryStopped(Exception):
-    """A permanent failure: recorded; the rest of the replies are dropped."""
+    """A permanent failure: the rest of the replies are dropped."""
+
+    def __init__(self, reason: str, token_error_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.token_error_code = token_error_code
+
+
+class DeliveryInterrupted(Exception):
+    """A transient failure after `sent` replies went out now: the queue retries the rest."""
+
+    def __init__(self, sent: int) -> None:
+        super().__init__(f"delivery interrupted after {sent} replies")
+        self.sent = sent
 
 
 @dataclass
 class ReplySender:
     graph: GraphClient
     secrets: SecretStore
-    stats: StatsRepository
-    activity: ActivityLog
     logger: Any
-    clock: Callable[[], float] = time.time
 
     def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
                 deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None,
@@ -63,8 +74,7 @@ class ReplySender:
         """Send `replies[start:]` in order, `on_sent(n)` recording progress after each one (the last
         included: a failure after it, even of the idempotency record, must not resend anything).
         The bot's own replies pass `bot_may_send`, asked right before each send (the hand-off
-        check, `wabot.handoff`): once it says no, nothing more is sent (`held`).
-        The caller counts what was sent: a permanent failure is already recorded here."""
+        check, `wabot.handoff`): once it says no, nothing more is sent (`held`)."""
         sent_now = 0
         if config.sends_paused:  # each send would fail with 190 until the token is replaced
             self.logger.warning("reply not sent: sends paused while the access token is invalid")
@@ -89,13 +99,10 @@ class ReplySender:
             return Delivery(sent_now, completed=True, message_ids=tuple(wamids))
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
-            self.activity.record(tenant, config.instance_id, "error", f"reply not delivered: {stop}"[:500], {})
-            return Delivery(sent_now, completed=False, message_ids=tuple(wamids))
-        except GraphError:
-            if sent_now:  # count what went out before the transient failure; the retry sends the rest
-                self.stats.increment(tenant, config.instance_id, {"outbound": sent_now},
-                                     latest={"last_outbound_at": iso_now(self.clock)})
-            raise
+            return Delivery(sent_now, completed=False, message_ids=tuple(wamids), failure=str(stop)[:500],
+                            token_error_code=stop.token_error_code)
+        except GraphError as error:
+            raise DeliveryInterrupted(sent_now) from error
 
     def _record_progress(self, on_sent: Callable[[int], None], sent: int, deadline: float) -> None:
         """A message is out: losing this write would resend it on a retry, so try hard."""
@@ -137,11 +144,8 @@ class ReplySender:
                     continue
                 if error.retriable:
                     raise
-                if error.token_invalid:
-                    self.stats.set_state(tenant, config.instance_id, last_error={
-                        "code": error.code, "message": "access token expired or invalid",
-                        "at": iso_now(self.clock)})
-                raise DeliveryStopped(f"Graph API error {error.code}: {error.message[:200]}") from error
+                raise DeliveryStopped(f"Graph API error {error.code}: {error.message[:200]}",
+                                      token_error_code=error.code if error.token_invalid else None) from error
 
     def show_reading(self, tenant: TenantContext, config: InstanceConfig, message_id: str, typing: bool) -> None:
         """A read receipt, with the typing indicator when `typing`: a courtesy, never a reason to fail."""
@@ -161,12 +165,3 @@ class ReplySender:
             self.graph.mark_read(config.phone_number_id, token, message_id)
         except GraphError as error:  # a read receipt is a courtesy: never a reason to fail
             self.logger.info("mark-as-read failed", extra={"code": error.code})
-
-
-def record_dead_letter(activity: ActivityLog, stats: StatsRepository, event: Any, error: Exception) -> None:
-    """An event that failed every attempt, in the instance's activity log and error count."""
-    tenant = TenantContext(event.tenant_id)
-    activity.record(tenant, event.instance_id, "error",
-                    f"{event.kind} {event.type} moved to the dead-letter queue after its last attempt: "
-                    f"{type(error).__name__}", {"message_id": event.message_id[-40:]})
-    stats.increment(tenant, event.instance_id, {"errors": 1, "dead_lettered": 1})
