@@ -25,7 +25,7 @@ from wabot.handoff import bot_may_send, human_is_handling, window_is_open
 from wabot.models.conversation import ReplyPlan, UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
-from wabot.models.message_log import LogEntry, event_entry, inbound_entry, outbound_entry
+from wabot.models.message_log import LogEntry, Sender, event_entry, inbound_entry, outbound_entry
 from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
 from wabot.repositories.conversations import ConversationStore
@@ -118,7 +118,8 @@ class FunnelService:
 
     def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                 event: InboundEvent, deadline: float) -> UserProfile:
-        heard, voice_counters = event, {}
+        heard: InboundEvent = event
+        voice_counters: dict[str, int] = {}
         if event.kind == "message" and event.type == "audio":
             heard, voice_counters = self._hear(tenant, config, profile, event, deadline)
         now = self.clock()
@@ -138,14 +139,15 @@ class FunnelService:
             outcome = self._engine(tenant, config).handle(profile.state, heard, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
-        node = self._engine(tenant, config).flow.nodes.get(outcome.handoff["node"]) if outcome.handoff else None
+        handoff_node = outcome.handoff["node"] if outcome.handoff else None
+        node = self._engine(tenant, config).flow.nodes.get(handoff_node) if handoff_node else None
         # A handoff step that ends the flow gives the conversation to a person; one with a `next`
         # (a booking to confirm) only tells the managers, and the bot carries on.
         takeover = outcome.handoff is not None and getattr(node, "next", None) is None
         if takeover:
             handoff = {"mode": "human", "human_since": int(now), "human_by": "user", "human_message": event.message_id,
                        "last_manager_at": None}
-            log.append(event_entry("handoff", now + 0.001, "user", f"at {outcome.handoff['node']}"))
+            log.append(event_entry("handoff", now + 0.001, "user", f"at {handoff_node}"))
         if outcome.handoff:
             # Managers learn of it in the same plan, so exactly once with the user's replies.
             replies += self._manager_notices(tenant, config, event, outcome.handoff, now)
@@ -174,7 +176,14 @@ class FunnelService:
             "preview": (log_in.text or log_in.reply_title or f"[{event.type}]")[:80],
             "unread": 0 if replies else profile.unread + 1, "failure": None, **handoff,
         }))
-        if plan is None:
+        self._record_decision(tenant, config, event, outcome, takeover, log if plan is None else None, inbound)
+        return profile
+
+    def _record_decision(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, outcome: Outcome,
+                         takeover: bool, log: list[LogEntry] | None, inbound: dict[str, int]) -> None:
+        """After the decision is stored: a turn with nothing to send (`log` given) is logged and
+        counted now; gates and hand-offs go to the activity log, hand-offs to the notifier."""
+        if log is not None:
             # Nothing to send: the turn is logged now (with replies, it is logged once they are out).
             self._log(tenant, config, event, log)
             self.bookkeeping.received(tenant, config.instance_id, inbound)
@@ -186,7 +195,6 @@ class FunnelService:
             self.bookkeeping.note(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
                                   {"handoff": outcome.handoff, "user": event.user_key})
             self._notify_handoff(tenant, config, event, outcome.handoff, takeover)
-        return profile
 
     def _notify_handoff(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
                         handoff: dict[str, str], takeover: bool) -> None:
@@ -296,7 +304,8 @@ class FunnelService:
                   delivery: Any) -> None:
         """The turn: the decision's entries and the replies sent now, in one log item."""
         now = self.clock()
-        sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
+        sender: Sender = "manager" if event.kind == "outbound" else "bot"
+        actor = event.actor if event.kind == "outbound" else None
         sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
         # Managers' hand-off notices ride in the plan but are not part of this conversation.
         entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)

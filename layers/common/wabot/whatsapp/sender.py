@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from wabot.models.instance import InstanceConfig
@@ -133,8 +134,7 @@ class ReplySender:
         refreshed = False
         while True:
             try:
-                wamid = send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload),
-                                          deadline)
+                wamid = send_with_retries(partial(self.graph.send, config.phone_number_id, token, payload), deadline)
                 return token, wamid
             except GraphError as error:
                 if error.token_invalid and not refreshed:
