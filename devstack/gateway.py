@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from devstack.apigw import http_api_event
-from devstack.template import resources_of_type
+from devstack.template import function_of, resources_of_type
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
@@ -185,7 +185,7 @@ class HttpApiGateway:
         if cached and self._clock() - cached[0] < ttl:
             event["requestContext"]["authorizer"] = {"lambda": cached[1]}
             return None
-        function = config["FunctionArn"]["Fn::GetAtt"][0]
+        function = function_of(config["FunctionArn"])
         authorizer_event = {
             "version": "2.0", "type": "REQUEST",
             "routeArn": f"arn:aws:execute-api:local:123456789012:local/$default/{event['routeKey'].replace(' ', '')}",

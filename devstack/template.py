@@ -101,6 +101,14 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     }
 
 
+def function_of(arn: dict[str, Any]) -> str:
+    """The function a template ARN names: `!GetAtt Fn.Arn`, or `!Ref FnAlias{name}` (the alias
+    SAM's AutoPublishAlias creates; the local stack has no versions, it invokes the function)."""
+    if "Fn::GetAtt" in arn:
+        return arn["Fn::GetAtt"][0]
+    return re.sub(r"Alias[A-Za-z0-9]+$", "", arn["Ref"])
+
+
 def function_environment(template: dict[str, Any], logical_id: str, resolver: Resolver) -> dict[str, str]:
     """Globals' variables overlaid with the function's own, resolved."""
     global_vars = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})

@@ -59,7 +59,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from wabot import aws
+from wabot import aws, metrics, snapstart, tracing
 from wabot.errors import ConflictError, ForbiddenError, NotFoundError, TenantContextError, UnauthorizedError
 from wabot.queue import EventPublisher
 from wabot.repositories.activity import ActivityLog
@@ -526,6 +526,8 @@ def _is_undecodable(event: dict) -> bool:
     return False
 
 
+@metrics.log_metrics(service="admin")
+@tracing.capture_lambda_handler("admin")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     if _is_undecodable(event):
@@ -536,3 +538,7 @@ def handler(event: dict, context: object) -> dict:
     logger.info("admin request", extra={"path": event.get("rawPath"), "method": event.get("requestContext", {})
                                         .get("http", {}).get("method"), "status": response.get("statusCode")})
     return response
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(service)

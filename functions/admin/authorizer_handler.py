@@ -12,7 +12,7 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 
-from wabot import aws
+from wabot import aws, metrics, snapstart, tracing
 from wabot.repositories.apikeys import ApiKeyRepository
 from wabot.settings import AuthorizerSettings
 
@@ -38,6 +38,8 @@ def bearer_token(headers: dict[str, str] | None) -> str | None:
     return value[len(BEARER):].strip() or None
 
 
+@metrics.log_metrics(service="authorizer")
+@tracing.capture_lambda_handler("authorizer")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     caller = api_keys().authenticate(bearer_token(event.get("headers")))
@@ -49,3 +51,7 @@ def handler(event: dict, context: object) -> dict:
         "isAuthorized": True,
         "context": {"tenant_id": caller.tenant_id, "principal_id": caller.principal_id, "role": caller.role},
     }
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(api_keys)

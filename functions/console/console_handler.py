@@ -12,6 +12,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from console_assets import SECURITY_HEADERS, Asset, ConsoleAssets
 
+from wabot import metrics, snapstart, tracing
+
 logger = Logger(service="console")
 app = APIGatewayHttpResolver()
 
@@ -63,9 +65,15 @@ def _not_found() -> Response:
                     headers={"Cache-Control": "no-cache"})
 
 
+@metrics.log_metrics(service="console")
+@tracing.capture_lambda_handler("console")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     response = app.resolve(event, context)
     response.setdefault("headers", {}).update(SECURITY_HEADERS)
     logger.debug("console request", extra={"path": event.get("rawPath"), "status": response.get("statusCode")})
     return response
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(assets)

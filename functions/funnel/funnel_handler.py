@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from funnel_service import FunnelService
 
-from wabot import aws
+from wabot import aws, metrics, snapstart, tracing
 from wabot.bookkeeping import Bookkeeping
 from wabot.consumer import FifoConsumer
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
@@ -74,6 +74,12 @@ def worker() -> Worker:
     return Worker()
 
 
+@metrics.log_metrics(service="funnel")
+@tracing.capture_lambda_handler("funnel")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: Any) -> dict:
     return worker().consumer(event, context)
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(worker)

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from health_jobs import dispatch, slot_of
 
-from wabot import aws
+from wabot import aws, metrics, snapstart, tracing
 from wabot.queue import HealthQueue
 from wabot.repositories.health import RunningInstances
 from wabot.settings import DispatcherSettings
@@ -33,6 +33,8 @@ def _scheduled_time(event: dict[str, Any]) -> datetime:
         return datetime.now(UTC)
 
 
+@metrics.log_metrics(service="health-dispatcher")
+@tracing.capture_lambda_handler("health-dispatcher")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     settings, running, queue = _parts()
@@ -40,3 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     queued = dispatch(running, queue, slot)
     logger.info("health checks queued", extra={"queued": queued, "slot": slot})
     return {"queued": queued, "slot": slot}
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(_parts)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from health_jobs import HEALTH_MESSAGE
 
+from wabot import metrics, snapstart, tracing
 from wabot.health import HealthService
 from wabot.models.health import HealthJob
 from wabot.net import EgressPolicy, GuardedHttp, parse_networks
@@ -55,6 +56,12 @@ def _handle(record: SQSRecord) -> None:
         logger.info("account event applied", extra={"field": message.field})
 
 
+@metrics.log_metrics(service="health")
+@tracing.capture_lambda_handler("health")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: Any) -> dict:
     return process_partial_response(event=event, record_handler=_handle, processor=processor, context=context)
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(service)

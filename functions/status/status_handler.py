@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from wabot import metrics, snapstart, tracing
 from wabot.models.events import InboundEvent
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.conversations import ConversationStore
@@ -31,6 +32,8 @@ def applier() -> StatusApplier:
                          ActivityLog(tenants, settings.app_table, settings.activity_ttl_days), logger)
 
 
+@metrics.log_metrics(service="status")
+@tracing.capture_lambda_handler("status")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: Any) -> dict:
     applied: list[tuple[InboundEvent, dict[str, int]]] = []
@@ -44,3 +47,7 @@ def handler(event: dict, context: Any) -> dict:
     logger.info("statuses applied", extra={"received": len(event.get("Records", [])), "applied": len(applied),
                                            "failed": len(response.get("batchItemFailures", []))})
     return response
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(applier)

@@ -20,7 +20,7 @@ from webhook_ingress import (
     WebhookIngress,
 )
 
-from wabot import aws
+from wabot import aws, metrics, snapstart, tracing
 from wabot.errors import NotFoundError, QueueSendError, TenantContextError
 from wabot.queue import EventPublisher, HealthQueue
 from wabot.repositories.activity import ActivityLog
@@ -59,7 +59,13 @@ def _route_target(tenant_id: str, instance_id: str) -> tuple[TenantContext, str]
     tenant = TenantContext(tenant_id)
     require_instance_id(instance_id)
     logger.append_keys(tenant_id=tenant_id, instance_id=instance_id)
+    metrics.add_metadata("tenant_id", tenant_id)  # searchable in the log line, never a dimension
     return tenant, instance_id
+
+
+def _rejected(reason: str) -> None:
+    """`reason` is one of a fixed set (the exception handlers below): a metric dimension."""
+    metrics.count("WebhooksRejected", reason=reason.replace(" ", "_"))
 
 
 def _json(status: int, message: str) -> Response:
@@ -89,6 +95,7 @@ def verify(tenant_id: str, instance_id: str) -> Response:
         )
     except (TenantContextError, NotFoundError):
         raise VerificationFailed() from None  # unknown answers like a wrong token: no bot discovery
+    metrics.count("WebhookHandshakes")
     return Response(status_code=200, content_type=content_types.TEXT_PLAIN, body=challenge)
 
 
@@ -97,6 +104,7 @@ def receive(tenant_id: str, instance_id: str) -> Response:
     try:
         raw = _raw_body()
     except (binascii.Error, ValueError):
+        _rejected("bad_base64")
         return _json(400, "body is not valid base64")
     request_id = app.current_event.request_context.request_id or "unknown"
     logger.append_keys(request_id=request_id)
@@ -112,6 +120,9 @@ def receive(tenant_id: str, instance_id: str) -> Response:
     except (TenantContextError, NotFoundError):
         # Unknown answers exactly like a known instance with a bad signature: no bot discovery.
         raise SignatureRejected("unknown tenant or instance") from None
+    metrics.count("WebhooksAccepted")
+    metrics.count("WebhookMessages", notification.message_count)
+    metrics.count("WebhookStatuses", notification.status_count)
     logger.info(
         "webhook accepted",
         extra={"messages": notification.message_count, "statuses": notification.status_count},
@@ -121,39 +132,51 @@ def receive(tenant_id: str, instance_id: str) -> Response:
 
 @app.exception_handler(VerificationFailed)
 def _forbidden(_: Exception) -> Response:
+    _rejected("verification_refused")
     logger.warning("verification handshake refused")
     return Response(status_code=403, content_type=content_types.TEXT_PLAIN, body="Forbidden")
 
 
 @app.exception_handler(SignatureRejected)
 def _unauthorized(exc: SignatureRejected) -> Response:
+    _rejected(exc.reason)
     logger.warning("webhook rejected", extra={"reason": exc.reason})
     return _json(401, "invalid signature")
 
 
 @app.exception_handler(PayloadTooLarge)
 def _too_large(_: Exception) -> Response:
+    _rejected("too_large")
     return _json(413, "payload too large")
 
 
 @app.exception_handler(InvalidPayload)
 def _bad_request(_: Exception) -> Response:
+    _rejected("invalid_payload")
     return _json(400, "body is not a JSON webhook notification")
 
 
 @app.exception_handler(QueueSendError)
 def _queue_failed(exc: QueueSendError) -> Response:
     # Meta retries non-2xx for up to 7 days; dedup makes the retry safe.
+    _rejected("queue_failed")
     logger.error("queueing failed, asking Meta to retry", extra={"error": str(exc)})
     return _json(503, "temporarily unavailable, retry later")
 
 
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
+    _rejected("internal_error")
     logger.exception("unexpected error, asking Meta to retry", extra={"error_type": type(exc).__name__})
     return _json(500, "internal error")
 
 
+@metrics.log_metrics(service="webhook")
+@tracing.capture_lambda_handler("webhook")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)
+
+
+# SnapStart: build everything before the snapshot, reset connections and caches after a restore.
+snapstart.register(ingress)

@@ -21,7 +21,7 @@ from wabot.models.webhook import (
     WHATSAPP_OBJECT,
     ChangeValue,
     Contact,
-    Message,
+    MessageEnvelope,
     Status,
     WebhookPayload,
 )
@@ -135,10 +135,10 @@ class _ChangeNormalizer:
 
     def message(self, raw: dict[str, Any], value: ChangeValue) -> InboundEvent:
         try:
-            message = Message.model_validate(raw)
+            message = MessageEnvelope.model_validate(raw)
         except ValidationError:
             # A common field of an unexpected shape: keep what is readable, queue the raw JSON.
-            message = Message.model_validate(_readable(raw, "id", "type", "from", "from_user_id", "timestamp"))
+            message = MessageEnvelope.model_validate(_readable(raw, "id", "type", "from", "from_user_id", "timestamp"))
         contact = _find_contact(value.contacts, message.from_user_id, message.from_)
         user_id = message.from_user_id or (contact.user_id if contact else None)
         phone = message.from_ or (contact.wa_id if contact else None)

@@ -579,3 +579,21 @@ def test_base64_helper_roundtrip_matches_api_gateway():
     raw = "тест".encode()
     event = http_api_event("POST", "/x", route_key="POST /x", body=raw, base64_encoded=True)
     assert base64.b64decode(event["body"]) == raw
+
+
+def test_accepted_and_rejected_webhooks_are_counted_without_tenant_dimensions(webhook, stack, two_tenants, capsys):
+    acme, _ = two_tenants
+    capsys.readouterr()
+    assert post(webhook, acme, payloads.text_notification(acme.phone_number_id))["statusCode"] == 200
+    assert post(webhook, acme, payloads.text_notification(acme.phone_number_id), signature="sha256=zz"
+                )["statusCode"] == 401
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    counted = {(name, line.get("reason")): line[name] for line in lines
+               for name in ("WebhooksAccepted", "WebhooksRejected", "WebhookMessages") if name in line}
+    assert counted == {("WebhooksAccepted", None): [1.0], ("WebhookMessages", None): [1.0],
+                       ("WebhooksRejected", "invalid_signature"): [1.0]}
+    for line in lines:
+        assert line["service"] == "webhook"
+        assert line["tenant_id"] == "acme"  # metadata only
+        dimensions = {d for directive in line["_aws"]["CloudWatchMetrics"] for s in directive["Dimensions"] for d in s}
+        assert "tenant_id" not in dimensions and "instance_id" not in dimensions

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.provision import ACCOUNT_ID
 from devstack.template import Resolver, function_environment, load_template, resources_of_type
-from wabot import keys
+from wabot import keys, metrics
 from wabot.repositories.conversations import INBOX_AT_ATTRIBUTE, INBOX_INDEX, INBOX_PK_ATTRIBUTE
 from wabot.settings import (
     AdminSettings,
@@ -298,3 +298,99 @@ def test_every_function_has_a_log_group_with_retention():
               if "LogGroupName" in group["Properties"]}
     for logical_id in FUNCTIONS:
         assert groups[f"/aws/lambda/${{{logical_id}}}"]["RetentionInDays"], logical_id
+
+
+# ---- SnapStart, tracing, the dashboard ------------------------------------------------------
+
+ALIAS = GLOBAL_FUNCTION.get("AutoPublishAlias")
+
+
+def _references(node, found: list) -> list:
+    """Every Ref, Fn::GetAtt and ${...} in Fn::Sub under `node`, as (kind, target) pairs."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                found.append(("Ref", value))
+            elif key == "Fn::GetAtt":
+                found.append(("GetAtt", tuple(value) if isinstance(value, list) else tuple(value.split(".", 1))))
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found += [("Sub", name) for name in re.findall(r"\$\{([^}!][^}]*)\}", text)]
+            _references(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _references(item, found)
+    return found
+
+
+def test_every_function_is_traced_and_snapstarted_on_a_supported_runtime():
+    assert GLOBAL_FUNCTION["Tracing"] == "Active"
+    assert GLOBAL_FUNCTION["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert ALIAS == "live"
+    for logical_id, function in FUNCTIONS.items():
+        for name in ("Tracing", "SnapStart", "AutoPublishAlias"):
+            assert prop(function, name) == GLOBAL_FUNCTION[name], (logical_id, name)
+        # SnapStart: Python 3.12 or later; no provisioned concurrency, EFS or /tmp over 512 MB.
+        assert tuple(int(part) for part in prop(function, "Runtime").removeprefix("python").split(".")) >= (3, 12)
+        properties = function["Properties"]
+        assert "ProvisionedConcurrencyConfig" not in properties and "FileSystemConfigs" not in properties
+        assert properties.get("EphemeralStorage", {}).get("Size", 512) <= 512
+
+
+def test_everything_that_invokes_a_function_invokes_its_alias():
+    """SAM points a function's own Events at the alias; anything else naming a function must
+    name the alias too (invoking the function's ARN runs $LATEST, which skips SnapStart)."""
+    aliases = {f"{logical_id}Alias{ALIAS}" for logical_id in FUNCTIONS}
+    authorizer = RESOURCES["HttpApi"]["Properties"]["Auth"]["Authorizers"]["ApiKeyAuthorizer"]
+    assert authorizer["FunctionArn"] == {"Ref": f"AdminAuthorizerFunctionAlias{ALIAS}"}
+    invoking_types = {"AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Scheduler::Schedule",
+                      "AWS::Events::Rule", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer",
+                      "AWS::Lambda::Url", "AWS::SNS::Subscription"}
+    for logical_id, resource in RESOURCES.items():
+        for kind, target in _references(resource, []):
+            name = target[0] if kind == "GetAtt" else str(target).split(".")[0]
+            if name in FUNCTIONS:
+                # Only the log groups name a function itself (by its name, for the log group path).
+                assert resource["Type"] == "AWS::Logs::LogGroup" and kind == "Sub", (logical_id, kind, target)
+            if kind == "Ref" and str(target).endswith(f"Alias{ALIAS}"):
+                assert target in aliases, target  # SAM's name for the alias: {Function}Alias{alias}
+        if resource["Type"] in invoking_types and resource["Type"] != "AWS::SNS::Subscription":
+            raise AssertionError(f"{logical_id}: declare it as the function's event so SAM targets the alias")
+    for function in FUNCTIONS.values():
+        for event in function["Properties"].get("Events", {}).values():
+            assert event["Type"] in ("HttpApi", "SQS", "ScheduleV2"), event["Type"]  # SAM wires these to the alias
+
+
+DASHBOARD_METRICS = (
+    "WebhooksAccepted", "WebhooksRejected", "WebhookMessages", "WebhookStatuses", "MessagesAnswered",
+    "GraphApiCalls", "GraphApiErrors", "GraphApiLatency", "LlmApiCalls", "LlmApiLatency", "LlmPromptTokens",
+    "LlmCompletionTokens", "SttApiCalls", "SttApiLatency", "TtsApiCalls", "TtsApiLatency", "DeadLettered",
+    "ColdStart",
+)
+
+
+def _dashboard() -> tuple[dict, list[str]]:
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    substituted = re.findall(r"\$\{([^}]+)\}", body)
+    return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: f"sub:{m.group(1)}", body)), substituted
+
+
+def test_the_dashboard_body_is_json_naming_every_metric_and_queue():
+    dashboard, substituted = _dashboard()
+    namespace = GLOBAL_FUNCTION["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    rows = [row for widget in dashboard["widgets"] for row in widget["properties"]["metrics"]]
+    searches = [row[0]["expression"] for row in rows if isinstance(row[0], dict)]
+    for metric in DASHBOARD_METRICS:
+        assert any(f'MetricName="{metric}"' in search for search in searches), metric
+    for search in searches:
+        dimensions = re.search(r"\{([^}]*)\}", search).group(1).split(",")
+        assert dimensions[0] == namespace
+        assert set(dimensions[1:]) <= metrics.ALLOWED_DIMENSIONS and "service" in dimensions, search
+    queue_rows = [row for row in rows if row[0] == "AWS/SQS"]
+    every_queue = {f"sub:{queue}.QueueName" for queue in QUEUES}  # the queues and their dead-letter queues
+    for metric in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"):
+        assert {row[3] for row in queue_rows if row[1] == metric} == every_queue, metric
+    for name in substituted:  # only the region and the queues' names
+        assert name == "AWS::Region" or (name.endswith(".QueueName") and name.split(".")[0] in QUEUES), name
+    for widget in dashboard["widgets"]:
+        assert {"x", "y", "width", "height"} <= set(widget) and widget["x"] + widget["width"] <= 24

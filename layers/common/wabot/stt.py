@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
+from wabot import metrics
 from wabot.errors import NotFoundError
 from wabot.models.instance import InstanceConfig
 from wabot.net import LLM_MAX_BYTES, BackendError, GuardedHttp, json_object
@@ -57,6 +58,12 @@ class SttBackend:
 def transcribe(http: GuardedHttp, backend: SttBackend, audio: bytes, mime_type: str, language: str,
                timeout: float) -> str:
     """The transcript (stripped, at most 4096 characters); SttError when none came back."""
+    with metrics.call("SttApi", backend=backend.kind):
+        return _transcribe(http, backend, audio, mime_type, language, timeout)
+
+
+def _transcribe(http: GuardedHttp, backend: SttBackend, audio: bytes, mime_type: str, language: str,
+                timeout: float) -> str:
     mime = mime_type.split(";")[0].strip() or "audio/ogg"
     try:
         if backend.kind == "openai":

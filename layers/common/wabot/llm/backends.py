@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
+from wabot import metrics
 from wabot.models.instance import LlmParams
 from wabot.net import BackendError, GuardedHttp
 
@@ -122,7 +123,18 @@ def complete(http: GuardedHttp, backend: Backend, request: ChatRequest, deadline
              clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
              max_call_seconds: float = 25.0) -> ChatResult:
     """One answer, retrying 429/5xx/timeouts with backoff; every call is bounded by the deadline.
-    Errors say only the kind and a fixed reason: never the provider's body or exception text."""
+    Errors say only the kind and a fixed reason: never the provider's body or exception text.
+    Measured per answer (retries included): LlmApiCalls/LlmApiLatency and tokens by backend kind."""
+    with metrics.call("LlmApi", backend=backend.kind):
+        result = _complete(http, backend, request, deadline, clock=clock, sleep=sleep,
+                           max_call_seconds=max_call_seconds)
+    metrics.count("LlmPromptTokens", result.prompt_tokens, backend=backend.kind)
+    metrics.count("LlmCompletionTokens", result.completion_tokens, backend=backend.kind)
+    return result
+
+
+def _complete(http: GuardedHttp, backend: Backend, request: ChatRequest, deadline: float, *,
+              clock: Callable[[], float], sleep: Callable[[float], None], max_call_seconds: float) -> ChatResult:
     path, headers, body = backend.build(request)
     attempt = 0
     while True:

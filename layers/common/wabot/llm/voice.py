@@ -15,8 +15,10 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from wabot import metrics
 from wabot.net import AUDIO_MAX_BYTES, BackendError, GuardedHttp
 
+TTS_ENGINES = ("xtts", "piper", "openvoice")
 VOICE_MIME_TYPE = "audio/ogg; codecs=opus"
 VOICE_MAX_BYTES = 16 * 1024 * 1024
 OPUS_RATE = 48000
@@ -38,6 +40,11 @@ class TtsRequest:
 
 def synthesize(http: GuardedHttp, request: TtsRequest, timeout: float) -> bytes:
     """The engine's audio, through the SSRF guard with the engine's fixed path, at most 10 MB."""
+    with metrics.call("TtsApi", backend=request.engine if request.engine in TTS_ENGINES else "unknown"):
+        return _synthesize(http, request, timeout)
+
+
+def _synthesize(http: GuardedHttp, request: TtsRequest, timeout: float) -> bytes:
     base = request.base_url.rstrip("/")
     try:
         if request.engine == "xtts":

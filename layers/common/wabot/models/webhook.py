@@ -37,7 +37,9 @@ def _lenient_list(value: Any, handler):
 
 
 class MetaModel(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
+    # Built on first use, not at import: the webhook validates only the envelope models, and a
+    # cold start should not pay for the content models of every message type.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True, defer_build=True)
 
 
 class ErrorData(MetaModel):
@@ -217,8 +219,9 @@ _Content = TypeVar("_Content", bound=BaseModel)
 Lenient = Annotated[_Content | None, WrapValidator(_lenient)]
 
 
-class Message(MetaModel):
-    """One inbound message (`value.messages[]`). Only the field named by `type` is set."""
+class MessageEnvelope(MetaModel):
+    """What every inbound message (`value.messages[]`) carries whatever its type: all the webhook
+    reads (it queues the content as Meta sent it, unvalidated)."""
 
     from_: str | None = Field(default=None, alias="from")
     from_user_id: str | None = None
@@ -226,6 +229,11 @@ class Message(MetaModel):
     id: str | None = None
     timestamp: str | None = None
     type: str = "unknown"
+
+
+class Message(MessageEnvelope):
+    """One inbound message with its content validated. Only the field named by `type` is set."""
+
     context: Lenient[MessageContext] = None
     referral: dict[str, Any] | None = None
     group_id: str | None = None
@@ -268,7 +276,7 @@ class ChangeValue(MetaModel):
     messaging_product: str | None = None
     metadata: Lenient[Metadata] = None
     contacts: Annotated[list[Contact], WrapValidator(_lenient_list)] = Field(default_factory=list)
-    messages: Annotated[list[Message], WrapValidator(_lenient_list)] = Field(default_factory=list)
+    messages: Annotated[list[MessageEnvelope], WrapValidator(_lenient_list)] = Field(default_factory=list)
     statuses: Annotated[list[Status], WrapValidator(_lenient_list)] = Field(default_factory=list)
     errors: Errors = Field(default_factory=list)
 
