@@ -796,17 +796,21 @@ def main() -> int:
                                  worker_invocations=invocations)
     print("measuring end-to-end latency at 20 messages a second from 200 users for 60 s ...", file=sys.stderr)
     load = end_to_end_latency()
+    # The local stack is one process (moto included), so one core: also at a rate it sustains,
+    # for the platform's own latency rather than the local backlog.
+    print("measuring end-to-end latency at 5 messages a second ...", file=sys.stderr)
+    sustained = end_to_end_latency(rate=5.0, users=200, seconds=30.0)
     results = {
         "cold_start": cold, "memory": mem, "warm_webhook": warm,
         "requests_1_tenant": small, "requests_100_tenants": large, "llm_reply_latency": burst_window,
-        "end_to_end_latency": load,
+        "end_to_end_latency": load, "end_to_end_latency_sustained": sustained,
         "cost_per_million_messages": cost, "prices": PRICES, "prices_date": PRICES_DATE,
         "turn": turn, "cost_per_million_turns": turn_cost,
         "targets": {
             "aws_requests_per_message<=10": small["aws_requests_per_message"] <= 10,
             "dynamodb_wcu_per_message<=4": small["dynamodb_write_units_per_message"] <= 4,
             "dynamodb_wcu_per_first_contact<=5": small["first_contact"]["dynamodb_write_units"] <= 5,
-            "end_to_end_zero_loss": load["all_answered"],
+            "end_to_end_zero_loss": load["all_answered"] and sustained["all_answered"],
             "usd_per_million<=5": cost["total_usd"] <= 5,
             # The SQS event source's receives and deletes depend on batching, not on tenants.
             "same_requests_at_100_tenants": _per_message_work(small) == _per_message_work(large),
@@ -857,9 +861,11 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", f"LLM reply latency through the local stack (median of {b['messages']}): "
                   f"{b['median_ms_debounce_2s']} ms with the 2 s burst window, {b['median_ms_debounce_off']} ms "
                   f"without: {b['added_ms']} ms added"]
-    e = r["end_to_end_latency"]
-    lines += ["", f"end to end, webhook POST -> Graph API call of the reply, {e['rate_per_second']:g} msg/s from "
-                  f"{e['users']} users, {e['messages']} messages (sent in {e['sent_in_seconds']} s): p50 "
+    lines.append("")
+    for key in ("end_to_end_latency", "end_to_end_latency_sustained"):
+        e = r[key]
+        lines += [f"end to end, webhook POST -> Graph API call of the reply, {e['rate_per_second']:g} msg/s "
+                  f"from {e['users']} users, {e['messages']} messages (sent in {e['sent_in_seconds']} s): p50 "
                   f"{e['p50_ms']} ms, p95 {e['p95_ms']} ms; accepted {e['accepted']}, answered {e['answered']}, "
                   f"lost {e['lost']}"]
     c = r["cost_per_million_messages"]

@@ -36,7 +36,7 @@ from wabot.statuses import StatusApplier
 from wabot.stt import SttError, VoiceTranscriber
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import DeliveryInterrupted, ReplySender
+from wabot.whatsapp.sender import Delivery, DeliveryInterrupted, ReplySender
 
 
 def _utc_day(timestamp: int | None) -> int:
@@ -75,13 +75,26 @@ class FunnelService:
         if profile.already_answered(event.message_id):
             self.logger.info("event already handled; nothing to do")
             return
-        if profile.plan is None or profile.plan.message_id != event.message_id:
+        decided_now = profile.plan is None or profile.plan.message_id != event.message_id
+        if decided_now:
             decide = self._outbound if event.kind == "outbound" else self._decide
-            profile = decide(tenant, config, profile, event, deadline)
+            profile = decide(tenant, config, self._replacing_plan(tenant, config, profile), event, deadline)
         if profile.plan is not None and profile.plan.message_id == event.message_id and not profile.plan.done:
-            self._deliver(tenant, config, profile, event, deadline)
+            self._deliver(tenant, config, profile, event, deadline, decided_now)
 
     # ---- deciding ----------------------------------------------------------------------------
+
+    def _replacing_plan(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile) -> UserProfile:
+        """The profile about to get a new plan: the old plan's message is remembered as answered
+        if its turn's log item says it was done (its replies out, its LLM job handed on), so a
+        late redelivery of it is not answered again; one replaced before it was sent is not, so
+        it is decided again (a redrive after a failure)."""
+        old = profile.plan
+        if old is None or old.done or not old.log or profile.already_remembered(old.message_id):
+            return profile
+        if not self.messages.turn_written(tenant, config.instance_id, profile.user_key, old.log[0]):
+            return profile
+        return profile.model_copy(update={"handled": profile.remember(old.message_id)})
 
     def _engine(self, tenant: TenantContext, config: InstanceConfig) -> FunnelEngine:
         cache_key = (tenant.tenant_id, config.instance_id, config.version)
@@ -249,15 +262,37 @@ class FunnelService:
     # ---- sending ---------------------------------------------------------------------------
 
     def _deliver(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
-                 event: InboundEvent, deadline: float) -> None:
+                 event: InboundEvent, deadline: float, decided_now: bool) -> None:
+        """Send the plan's replies not sent yet, hand on its LLM job, log the turn.
+
+        A message's plan is marked done by its turn's log item (keyed by the plan's first log
+        entry, so known before sending): written right after the last send (or once the LLM
+        job is handed on), it is the progress record of that step, and saves the profile a
+        second write. Earlier replies of a longer plan, and a manager's message (no log entry
+        to key by), record their progress in the profile."""
         plan = profile.plan
         assert plan is not None
         instance_id = config.instance_id
+        marker = plan.log[0] if plan.log else None
+        if marker is not None and not decided_now and self.messages.turn_written(
+                tenant, instance_id, event.user_key, marker):
+            self.logger.info("event already handled; its turn is logged")
+            return
         current = {"profile": profile}
+        sent_entries: list[LogEntry] = []
+        sender: Sender = "manager" if event.kind == "outbound" else "bot"
+        actor = event.actor if event.kind == "outbound" else None
 
-        def record_progress(sent: int) -> None:
-            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"], sent,
-                                                              at=int(self.clock()))
+        def record_progress(sent: int, wamid: str) -> None:
+            payload = plan.replies[sent - 1]
+            # Managers' hand-off notices ride in the plan but are not part of this conversation.
+            if "to" not in payload or payload["to"].lstrip("+") == (event.phone or ""):
+                sent_entries.append(outbound_entry(payload, wamid, self.clock(), sender, actor))
+            if marker is not None and sent == len(plan.replies) and plan.llm_job is None:
+                self._write_turn(tenant, config, event, [*plan.log, *sent_entries])
+            else:
+                current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"], sent,
+                                                                  at=int(self.clock()))
 
         def may_send() -> bool:  # the hand-off check, re-read right before each of the bot's sends
             latest = self.conversations.get_profile(tenant, instance_id, event.user_key)
@@ -271,9 +306,21 @@ class FunnelService:
         except DeliveryInterrupted as interrupted:
             self.bookkeeping.interrupted(tenant, instance_id, interrupted.sent)
             raise
+        self._after_delivery(tenant, config, event, plan, delivery, [*plan.log, *sent_entries], current["profile"])
+        self._bookkeeping(tenant, instance_id, event, plan, delivery)
+
+    def _after_delivery(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
+                        delivery: Delivery, turn: list[LogEntry], profile: UserProfile) -> None:
+        """What the delivery's outcome leaves to do: drop a plan a person took over, hand on the
+        LLM job, give up the rest after a permanent failure; and the turn's log item, unless the
+        last send wrote it."""
+        instance_id = config.instance_id
+        marker = plan.log[0] if plan.log else None
         if delivery.held:
             # A person took over after this plan was decided: it is dropped, never sent later.
             self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
+            self._log(tenant, config, event, [*turn, event_entry("held", self.clock(), None,
+                                                                   "planned replies dropped: a person took over")])
         elif plan.llm_job is not None:
             job = InboundEvent.model_validate(plan.llm_job)
             if config.llm_debounce_seconds > 0:
@@ -284,14 +331,33 @@ class FunnelService:
             # Queue and LLM worker both dedup on the event's id: a retry cannot ask twice.
             self.llm_queue.publish([job])
             # Done (the replies a permanent failure stopped are given up with it).
-            current["profile"] = self.conversations.mark_sent(tenant, instance_id, current["profile"],
-                                                              len(plan.replies), llm_queued=True)
+            if marker is not None:
+                self._write_turn(tenant, config, event, turn)
+            else:
+                self.conversations.mark_sent(tenant, instance_id, profile, len(plan.replies), llm_queued=True)
         elif not delivery.completed:
-            # A permanent failure (recorded by the sender): the rest of the plan is given up, and a
-            # redelivery of the message finds it handled.
+            # A permanent failure (recorded by the bookkeeping): the rest of the plan is given up,
+            # and a redelivery of the message finds it handled.
             self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
-        self._log_sent(tenant, config, event, plan, delivery)
-        self._bookkeeping(tenant, instance_id, event, plan, delivery)
+            self._log(tenant, config, event, turn)
+        elif marker is None:
+            self._log(tenant, config, event, turn)
+
+    def _write_turn(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
+                    entries: list[LogEntry]) -> None:
+        """The turn's log item as the plan's done marker: losing it would resend the last reply
+        on a retry, so try hard (as the sender does for progress), then fail the event."""
+        delay = 0.05
+        for attempt in range(1, 6):
+            try:
+                self.messages.record(tenant, config.instance_id, event.user_key, entries,
+                                     config.message_retention_days)
+                return
+            except Exception:
+                if attempt == 5:
+                    raise
+                time.sleep(delay)
+                delay *= 2
 
     def _log(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, entries: list[LogEntry]) -> None:
         """One turn into the conversation's message log (best effort: it only shows what happened)."""
@@ -300,21 +366,6 @@ class FunnelService:
         except Exception:
             self.logger.exception("message log write failed; the conversation itself is saved")
 
-    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
-                  delivery: Any) -> None:
-        """The turn: the decision's entries and the replies sent now, in one log item."""
-        now = self.clock()
-        sender: Sender = "manager" if event.kind == "outbound" else "bot"
-        actor = event.actor if event.kind == "outbound" else None
-        sent = zip(plan.replies[plan.sent:], delivery.message_ids, strict=False)
-        # Managers' hand-off notices ride in the plan but are not part of this conversation.
-        entries = [outbound_entry(payload, wamid, now + index / 1000, sender, actor)
-                   for index, (payload, wamid) in enumerate(sent)
-                   if "to" not in payload or payload["to"].lstrip("+") == (event.phone or "")]
-        if delivery.held:
-            entries.append(event_entry("held", now, None, "planned replies dropped: a person took over"))
-        self._log(tenant, config, event, [*plan.log, *entries])
-
     def _bookkeeping(self, tenant: TenantContext, instance_id: str, event: InboundEvent, plan: ReplyPlan,
                      delivery: Any) -> None:
         """Counters and activity after sending (best effort: the replies are out)."""
@@ -322,7 +373,7 @@ class FunnelService:
         if event.kind == "outbound" or self.activity_per_message:
             summary = "manager reply sent" if event.kind == "outbound" else f"{event.type} message answered, " \
                 f"{delivery.sent} repl" + ("y" if delivery.sent == 1 else "ies") + " sent"
-        self.bookkeeping.delivered(tenant, instance_id, delivery, plan.counters, summary,
+        self.bookkeeping.delivered(tenant, instance_id, delivery, plan.counters, "funnel", summary,
                                    {"message_id": event.message_id[-40:]})
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:

@@ -99,7 +99,7 @@ class LlmService:
             return
         current = {"plan": plan}
 
-        def record_progress(sent: int) -> None:
+        def record_progress(sent: int, wamid: str) -> None:
             current["plan"] = current["plan"].model_copy(update={"sent": sent})
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, current["plan"])
 
@@ -114,6 +114,7 @@ class LlmService:
                                              current["plan"].model_copy(update={"sent": len(plan.replies)}))
         self._log_sent(tenant, config, event, plan, delivery)
         self.bookkeeping.delivered(tenant, config.instance_id, delivery, plan.counters,
+                                   "voice" if plan.counters.get("voice_replies") else "llm",
                                    "LLM reply sent" if delivery.completed and self.activity_per_message else None,
                                    {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
 

@@ -82,7 +82,7 @@ def deliver(graph: Graph, replies: int = 2, seconds: float = 30) -> Delivery:
     progress: list[int] = []
     delivery = ReplySender(graph, Secrets(), Log()).deliver(  # type: ignore[arg-type]
         ACME, config(), [{"type": "text", "text": {"body": str(n)}} for n in range(replies)], 0,
-        time.monotonic() + seconds, progress.append)
+        time.monotonic() + seconds, lambda sent, wamid: progress.append(sent))
     assert progress == list(range(1, delivery.sent + 1))
     return delivery
 
@@ -92,7 +92,8 @@ def test_a_permanent_failure_comes_back_as_the_outcome_and_bookkeeping_records_i
     assert (delivery.sent, delivery.completed, delivery.message_ids) == (1, False, ("wamid.1",))
     assert "131026" in (delivery.failure or "") and delivery.token_error_code is None
     stats, activity = Stats(), Activity()
-    Bookkeeping(stats, activity, Log()).delivered(ACME, "bot", delivery, {"inbound": 1})  # type: ignore[arg-type]
+    bookkeeping = Bookkeeping(stats, activity, Log())  # type: ignore[arg-type]
+    bookkeeping.delivered(ACME, "bot", delivery, {"inbound": 1}, "funnel")
     assert [e[1] for e in activity.entries] == ["error"]
     ((tenant, instance, counters, latest),) = stats.increments
     assert (tenant, instance, counters) == ("acme", "bot", {"inbound": 1, "outbound": 1, "errors": 1})
@@ -103,7 +104,7 @@ def test_an_invalid_token_is_reported_and_set_as_the_instance_last_error():
     delivery = deliver(Graph(GraphError(190, "expired"), GraphError(190, "expired")))
     assert delivery.token_error_code == 190 and not delivery.completed
     stats = Stats()
-    Bookkeeping(stats, Activity(), Log()).delivered(ACME, "bot", delivery, {})  # type: ignore[arg-type]
+    Bookkeeping(stats, Activity(), Log()).delivered(ACME, "bot", delivery, {}, "funnel")  # type: ignore[arg-type]
     assert stats.states[0]["last_error"]["code"] == 190
 
 
@@ -123,7 +124,7 @@ def test_bookkeeping_after_sending_is_best_effort():
 
     log = Log()
     Bookkeeping(Failing(), Activity(), log).delivered(  # type: ignore[arg-type]
-        ACME, "bot", Delivery(1, completed=True, message_ids=("wamid.1",)), {"inbound": 1})
+        ACME, "bot", Delivery(1, completed=True, message_ids=("wamid.1",)), {"inbound": 1}, "funnel")
     assert log.lines and "replies are out" in log.lines[0][0]
 
 
@@ -159,3 +160,26 @@ def test_a_batch_counters_are_one_write_per_instance_and_tenant():
     assert values == {"inbound": {"N": "5"}, "outbound": {"N": "10"}, "last_inbound_at": {"S": "2026-12-01T00:04"}}
     stats.flush()
     assert len(db.updates) == 2  # flushed once
+
+
+def test_answers_by_path_and_dead_letters_are_metrics_without_tenant_dimensions(capsys):
+    import json
+
+    from wabot import metrics
+
+    metrics.flush()
+    capsys.readouterr()
+    bookkeeping = Bookkeeping(Stats(), Activity(), Log())  # type: ignore[arg-type]
+    bookkeeping.delivered(ACME, "bot", Delivery(1, completed=True, message_ids=("w",)), {}, "voice")
+    bookkeeping.delivered(ACME, "bot", Delivery(0, completed=False), {}, "funnel")  # nothing went out
+    event = InboundEvent(tenant_id="acme", instance_id="bot", kind="message", type="text", message_id="wamid.x",
+                         user_key="1", phone="1", timestamp=1, content={"body": "hi"}, config_version=1,
+                         phone_number_id="1065403522", raw={}, request_id="rq")
+    bookkeeping.dead_lettered(event, RuntimeError("boom"))
+    metrics.flush()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    names = {m["Name"] for line in lines for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert names == {"MessagesAnswered", "DeadLettered"}  # nothing for the delivery that sent nothing
+    answered = next(line for line in lines if "MessagesAnswered" in line)
+    assert answered["MessagesAnswered"] in (1, [1.0]) and answered["path"] == "voice"
+    assert all("acme" not in json.dumps(line["_aws"]) for line in lines)

@@ -105,7 +105,7 @@ def test_paused_sends_attempt_nothing():
     log = Log()
     sender = ReplySender(Untouchable(), Untouchable(), log)
     delivery = sender.deliver(ACME, config(sends_paused=True), [{"type": "text"}], 0, deadline=1e12,
-                              on_sent=lambda n: None)
+                              on_sent=lambda n, wamid: None)
     assert (delivery.sent, delivery.completed) == (0, False)
     assert log.lines and "paused" in log.lines[0][0]
 

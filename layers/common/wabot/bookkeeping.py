@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wabot import metrics
 from wabot.models.activity import ActivityKind
 from wabot.models.events import InboundEvent
 from wabot.repositories.activity import ActivityLog
@@ -37,9 +38,12 @@ class Bookkeeping:
         self.stats.increment(tenant, instance_id, counters, latest={"last_inbound_at": iso_now(self.clock)})
 
     def delivered(self, tenant: TenantContext, instance_id: str, delivery: Delivery, counters: dict[str, int],
-                  summary: str | None = None, details: dict[str, Any] | None = None) -> None:
+                  path: str, summary: str | None = None, details: dict[str, Any] | None = None) -> None:
         """After a delivery: what it sent with the plan's `counters` in one write, its failure (and an
-        access token found invalid), and `summary` as a `reply_sent` entry. Best effort."""
+        access token found invalid), and `summary` as a `reply_sent` entry; a message answered on
+        `path` (funnel, llm, voice) in the metrics. Best effort."""
+        if delivery.sent:
+            metrics.count("MessagesAnswered", path=path)
         try:
             sent, latest = delivery.counters(self.clock)
             if counters.get("inbound"):
@@ -63,7 +67,8 @@ class Bookkeeping:
                                  latest={"last_outbound_at": iso_now(self.clock)})
 
     def dead_lettered(self, event: InboundEvent, error: Exception) -> None:
-        """An event that failed every attempt, in the instance's activity log and error count."""
+        """An event that failed every attempt, in the instance's activity log, error count and metrics."""
+        metrics.count("DeadLettered")
         tenant = TenantContext(event.tenant_id)
         self.activity.record(tenant, event.instance_id, "error",
                              f"{event.kind} {event.type} moved to the dead-letter queue after its last attempt: "

@@ -106,6 +106,9 @@ class UserProfile(BaseModel):
         current = self.plan.message_id if self.plan else None
         return message_id != current and self._digest(message_id) in self.handled
 
+    def already_remembered(self, message_id: str) -> bool:
+        return self._digest(message_id) in self.handled
+
     def remember(self, message_id: str) -> list[str]:
         """`handled` with this message added (bounded)."""
         return [*self.handled, self._digest(message_id)][-HANDLED_MEMORY:]

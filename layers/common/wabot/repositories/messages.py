@@ -31,6 +31,11 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
+def _turn_sk(first: LogEntry) -> str:
+    """A turn's sort key, from its first entry: known before the turn is written."""
+    return f"{MSG_SK_PREFIX}{int(first.at * 1000):015d}#{_digest(first.wamid or f'{first.type}{first.at}')}"
+
+
 class MessageLog:
     def __init__(self, dynamodb: Any, table: str, clock=time.time) -> None:
         self._db = client_for(dynamodb, "dynamodb")
@@ -43,12 +48,17 @@ class MessageLog:
         writes the same turn again overwrites it)."""
         if not entries:
             return
-        first = entries[0]
-        sk = f"{MSG_SK_PREFIX}{int(first.at * 1000):015d}#{_digest(first.wamid or f'{first.type}{first.at}')}"
         self._db(tenant).put_item(TableName=self._table, Item=to_item({
-            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": sk,
+            "pk": keys.user_pk(tenant, instance_id, user_key), "sk": _turn_sk(entries[0]),
             "expires_at": int(self._clock()) + retention_days * 86400,
             "entries": [entry.model_dump(exclude_none=True) for entry in entries]}))
+
+    def turn_written(self, tenant: TenantContext, instance_id: str, user_key: str, first: LogEntry) -> bool:
+        """Whether the turn that starts with `first` is in the log (a strongly consistent read)."""
+        response = self._db(tenant).get_item(
+            TableName=self._table, ConsistentRead=True, ProjectionExpression="pk",
+            Key=key(keys.user_pk(tenant, instance_id, user_key), _turn_sk(first)))
+        return "Item" in response
 
     def page(self, tenant: TenantContext, instance_id: str, user_key: str, limit: int,
              cursor: str | None) -> tuple[list[LogEntry], str | None]:

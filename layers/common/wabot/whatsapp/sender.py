@@ -70,9 +70,9 @@ class ReplySender:
     logger: Any
 
     def deliver(self, tenant: TenantContext, config: InstanceConfig, replies: list[dict[str, Any]], start: int,
-                deadline: float, on_sent: Callable[[int], None], mark_read: str | None = None,
+                deadline: float, on_sent: Callable[[int, str], None], mark_read: str | None = None,
                 bot_may_send: Callable[[], bool] | None = None) -> Delivery:
-        """Send `replies[start:]` in order, `on_sent(n)` recording progress after each one (the last
+        """Send `replies[start:]` in order, `on_sent(n, wamid)` recording progress after each one (the last
         included: a failure after it, even of the idempotency record, must not resend anything).
         The bot's own replies pass `bot_may_send`, asked right before each send (the hand-off
         check, `wabot.handoff`): once it says no, nothing more is sent (`held`)."""
@@ -96,7 +96,7 @@ class ReplySender:
                 token, wamid = self._send(tenant, config, token, replies[index], deadline - PROGRESS_RESERVE_SECONDS)
                 sent_now += 1
                 wamids.append(wamid)
-                self._record_progress(on_sent, index + 1, deadline)
+                self._record_progress(on_sent, index + 1, wamid, deadline)
             return Delivery(sent_now, completed=True, message_ids=tuple(wamids))
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
@@ -105,12 +105,12 @@ class ReplySender:
         except GraphError as error:
             raise DeliveryInterrupted(sent_now) from error
 
-    def _record_progress(self, on_sent: Callable[[int], None], sent: int, deadline: float) -> None:
+    def _record_progress(self, on_sent: Callable[[int, str], None], sent: int, wamid: str, deadline: float) -> None:
         """A message is out: losing this write would resend it on a retry, so try hard."""
         delay = 0.05
         for attempt in range(1, 10):
             try:
-                on_sent(sent)
+                on_sent(sent, wamid)
                 return
             except Exception:
                 if attempt >= 3 and time.monotonic() + delay >= deadline:
