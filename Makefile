@@ -16,7 +16,7 @@ PY312_DIR := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'imp
 export AWS_DEFAULT_REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test lint run demo bench sam-build lock clean browser screenshots openapi
+.PHONY: venv test lint typecheck run demo bench sam-build lock clean browser screenshots openapi
 
 venv: $(STAMP)
 
@@ -26,9 +26,13 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt layers/voice/requi
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-lint: venv
+lint: venv typecheck
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
+
+# mypy over layers/ and functions/ (settings in pyproject.toml).
+typecheck: venv
+	$(BIN)/mypy
 
 test: lint browser
 	$(BIN)/pytest
@@ -76,4 +80,4 @@ lock:
 	/tmp/wabot-lock/bin/pip freeze --exclude-editable > requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache

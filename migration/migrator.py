@@ -147,60 +147,78 @@ class Migrator:
 
     def _instance(self, row: dict[str, Any], folder: TenantFolder) -> InstanceConfig | None:
         legacy_id = str(row["id"])
+        data = self._validated(row, folder, legacy_id)
+        if data is None:
+            return None
+        existing = self._by_legacy_id(legacy_id)
+        fields = {k: v for k, v in data.config_changes().items() if v is not None}
+        running = bool(row["auto_start"]) if row["auto_start"] is not None else True
+        if existing is None:
+            config = self._create(data, {**fields, "running": running, "auto_start": running}, legacy_id)
+            if config is None:
+                return None
+        else:
+            config = self._update(existing, {**fields, "running": running, "auto_start": running})
+        self._secrets(data, config, existing is not None)
+        self._funnel(config, folder)
+        return config
+
+    def _validated(self, row: dict[str, Any], folder: TenantFolder, legacy_id: str) -> InstanceCreate | None:
+        """The row as the admin API would accept it; None (and the row skipped) when it would not."""
         try:
-            data = InstanceCreate.model_validate(self._payload(row, folder))  # the admin API's validation
+            return InstanceCreate.model_validate(self._payload(row, folder))
         except ValidationError as exc:
             error = exc.errors()[0]
             field_name = ".".join(str(p) for p in error["loc"])
             self.report.skipped.append(Skipped("instance", legacy_id, f"{field_name}: {error['msg']}"))
             return None
-        existing = self._by_legacy_id(legacy_id)
-        fields = {k: v for k, v in data.config_changes().items() if v is not None}
-        running = bool(row["auto_start"]) if row["auto_start"] is not None else True
+
+    def _create(self, data: InstanceCreate, fields: dict[str, Any], legacy_id: str) -> InstanceConfig | None:
+        """A new instance for a row seen the first time; None when its number belongs to another instance."""
+        number = data.phone_number_id
+        if number in self._numbers_this_run or self.stores.instances.phone_number_taken(number):
+            self.report.skipped.append(Skipped("instance", legacy_id,
+                                               "phone_number_id already belongs to another instance"))
+            return None
+        self._numbers_this_run.add(number)
+        taken = self.stores.instances.ids_starting_with(self.tenant, slugify(data.name))
+        instance_id = next(c for c in [slugify(data.name)] + [f"{slugify(data.name)[:44]}-{n}" for n in
+                                                             range(2, 999)] if c not in taken)
         now = datetime.now(UTC)
-        if existing is None:
-            number = data.phone_number_id
-            if number in self._numbers_this_run or self.stores.instances.phone_number_taken(number):
+        config = InstanceConfig.model_validate({**fields, "tenant_id": self.tenant.tenant_id,
+                                                "instance_id": instance_id, "legacy_id": legacy_id,
+                                                "created_at": now, "updated_at": now})
+        if self.write:
+            try:
+                self.stores.instances.create(self.tenant, config)
+            except PhoneNumberTaken:
                 self.report.skipped.append(Skipped("instance", legacy_id,
                                                    "phone_number_id already belongs to another instance"))
                 return None
-            self._numbers_this_run.add(number)
-            taken = self.stores.instances.ids_starting_with(self.tenant, slugify(data.name))
-            instance_id = next(c for c in [slugify(data.name)] + [f"{slugify(data.name)[:44]}-{n}" for n in
-                                                                 range(2, 999)] if c not in taken)
-            config = InstanceConfig.model_validate({**fields, "tenant_id": self.tenant.tenant_id,
-                                                    "instance_id": instance_id, "legacy_id": legacy_id,
-                                                    "running": running, "auto_start": running,
-                                                    "created_at": now, "updated_at": now})
-            if self.write:
-                try:
-                    self.stores.instances.create(self.tenant, config)
-                except PhoneNumberTaken:
-                    self.report.skipped.append(Skipped("instance", legacy_id,
-                                                       "phone_number_id already belongs to another instance"))
-                    return None
-            self.report.count("instances", "created")
-        else:
-            merged = InstanceConfig.model_validate({**existing.model_dump(), **fields, "running": running,
-                                                    "auto_start": running})
-            if _comparable(merged) == _comparable(existing):
-                config = existing
-                self.report.count("instances", "unchanged")
-            else:
-                config = merged.model_copy(update={"version": existing.version + 1, "updated_at": now})
-                if self.write:
-                    self.stores.instances.replace(self.tenant, existing, config)
-                self.report.count("instances", "updated")
+        self.report.count("instances", "created")
+        return config
+
+    def _update(self, existing: InstanceConfig, fields: dict[str, Any]) -> InstanceConfig:
+        """The instance migrated before, with the row's values (unchanged when they are the same)."""
+        merged = InstanceConfig.model_validate({**existing.model_dump(), **fields})
+        if _comparable(merged) == _comparable(existing):
+            self.report.count("instances", "unchanged")
+            return existing
+        config = merged.model_copy(update={"version": existing.version + 1, "updated_at": datetime.now(UTC)})
+        if self.write:
+            self.stores.instances.replace(self.tenant, existing, config)
+        self.report.count("instances", "updated")
+        return config
+
+    def _secrets(self, data: InstanceCreate, config: InstanceConfig, existed: bool) -> None:
         for name, value in data.secret_changes().items():
-            current = self.stores.secrets.current(self.tenant, config.instance_id, name) if existing else None
+            current = self.stores.secrets.current(self.tenant, config.instance_id, name) if existed else None
             if current == value:
                 self.report.count("secrets", "unchanged")
                 continue
             if self.write:
                 self.stores.secrets.put(self.tenant, config.instance_id, name, value)
             self.report.count("secrets", "updated" if current else "created")
-        self._funnel(config, folder)
-        return config
 
     def _by_legacy_id(self, legacy_id: str) -> InstanceConfig | None:
         cursor = None

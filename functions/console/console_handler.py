@@ -10,6 +10,7 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from console_assets import SECURITY_HEADERS, Asset, ConsoleAssets
 
 from wabot import metrics, snapstart, tracing
@@ -68,7 +69,7 @@ def _not_found() -> Response:
 @metrics.log_metrics(service="console")
 @tracing.capture_lambda_handler("console")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     response = app.resolve(event, context)
     response.setdefault("headers", {}).update(SECURITY_HEADERS)
     logger.debug("console request", extra={"path": event.get("rawPath"), "status": response.get("statusCode")})

@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from funnel_service import FunnelService
 
 from wabot import aws, metrics, snapstart, tracing
@@ -77,7 +78,7 @@ def worker() -> Worker:
 @metrics.log_metrics(service="funnel")
 @tracing.capture_lambda_handler("funnel")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict, context: Any) -> PartialItemFailureResponse:
     return worker().consumer(event, context)
 
 

@@ -25,7 +25,7 @@ from wabot.handoff import bot_may_send, human_is_handling, window_is_open
 from wabot.models.conversation import ReplyPlan, UserProfile
 from wabot.models.events import InboundEvent
 from wabot.models.instance import InstanceConfig
-from wabot.models.message_log import LogEntry, event_entry, inbound_entry, outbound_entry
+from wabot.models.message_log import LogEntry, Sender, event_entry, inbound_entry, outbound_entry
 from wabot.notify import TenantNotifier
 from wabot.queue import EventPublisher
 from wabot.repositories.conversations import ConversationStore
@@ -36,7 +36,7 @@ from wabot.statuses import StatusApplier
 from wabot.stt import SttError, VoiceTranscriber
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.messages import Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import DeliveryInterrupted, ReplySender
+from wabot.whatsapp.sender import Delivery, DeliveryInterrupted, ReplySender
 
 
 def _utc_day(timestamp: int | None) -> int:
@@ -131,7 +131,8 @@ class FunnelService:
 
     def _decide(self, tenant: TenantContext, config: InstanceConfig, profile: UserProfile,
                 event: InboundEvent, deadline: float) -> UserProfile:
-        heard, voice_counters = event, {}
+        heard: InboundEvent = event
+        voice_counters: dict[str, int] = {}
         if event.kind == "message" and event.type == "audio":
             heard, voice_counters = self._hear(tenant, config, profile, event, deadline)
         now = self.clock()
@@ -151,14 +152,15 @@ class FunnelService:
             outcome = self._engine(tenant, config).handle(profile.state, heard, config, now)
         recipient = Recipient(phone=event.phone) if event.phone else Recipient(user_id=event.user_id or event.user_key)
         replies = [to_graph_payload(reply, recipient) for reply in outcome.replies]
-        node = self._engine(tenant, config).flow.nodes.get(outcome.handoff["node"]) if outcome.handoff else None
+        handoff_node = outcome.handoff["node"] if outcome.handoff else None
+        node = self._engine(tenant, config).flow.nodes.get(handoff_node) if handoff_node else None
         # A handoff step that ends the flow gives the conversation to a person; one with a `next`
         # (a booking to confirm) only tells the managers, and the bot carries on.
         takeover = outcome.handoff is not None and getattr(node, "next", None) is None
         if takeover:
             handoff = {"mode": "human", "human_since": int(now), "human_by": "user", "human_message": event.message_id,
                        "last_manager_at": None}
-            log.append(event_entry("handoff", now + 0.001, "user", f"at {outcome.handoff['node']}"))
+            log.append(event_entry("handoff", now + 0.001, "user", f"at {handoff_node}"))
         if outcome.handoff:
             # Managers learn of it in the same plan, so exactly once with the user's replies.
             replies += self._manager_notices(tenant, config, event, outcome.handoff, now)
@@ -187,7 +189,14 @@ class FunnelService:
             "preview": (log_in.text or log_in.reply_title or f"[{event.type}]")[:80],
             "unread": 0 if replies else profile.unread + 1, "failure": None, **handoff,
         }))
-        if plan is None:
+        self._record_decision(tenant, config, event, outcome, takeover, log if plan is None else None, inbound)
+        return profile
+
+    def _record_decision(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, outcome: Outcome,
+                         takeover: bool, log: list[LogEntry] | None, inbound: dict[str, int]) -> None:
+        """After the decision is stored: a turn with nothing to send (`log` given) is logged and
+        counted now; gates and hand-offs go to the activity log, hand-offs to the notifier."""
+        if log is not None:
             # Nothing to send: the turn is logged now (with replies, it is logged once they are out).
             self._log(tenant, config, event, log)
             self.bookkeeping.received(tenant, config.instance_id, inbound)
@@ -199,7 +208,6 @@ class FunnelService:
             self.bookkeeping.note(tenant, config.instance_id, "message_handled", f"{what} at {outcome.handoff['node']}",
                                   {"handoff": outcome.handoff, "user": event.user_key})
             self._notify_handoff(tenant, config, event, outcome.handoff, takeover)
-        return profile
 
     def _notify_handoff(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
                         handoff: dict[str, str], takeover: bool) -> None:
@@ -272,7 +280,8 @@ class FunnelService:
             return
         current = {"profile": profile}
         sent_entries: list[LogEntry] = []
-        sender, actor = ("manager", event.actor) if event.kind == "outbound" else ("bot", None)
+        sender: Sender = "manager" if event.kind == "outbound" else "bot"
+        actor = event.actor if event.kind == "outbound" else None
 
         def record_progress(sent: int, wamid: str) -> None:
             payload = plan.replies[sent - 1]
@@ -297,7 +306,16 @@ class FunnelService:
         except DeliveryInterrupted as interrupted:
             self.bookkeeping.interrupted(tenant, instance_id, interrupted.sent)
             raise
-        turn = [*plan.log, *sent_entries]
+        self._after_delivery(tenant, config, event, plan, delivery, [*plan.log, *sent_entries], current["profile"])
+        self._bookkeeping(tenant, instance_id, event, plan, delivery)
+
+    def _after_delivery(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
+                        delivery: Delivery, turn: list[LogEntry], profile: UserProfile) -> None:
+        """What the delivery's outcome leaves to do: drop a plan a person took over, hand on the
+        LLM job, give up the rest after a permanent failure; and the turn's log item, unless the
+        last send wrote it."""
+        instance_id = config.instance_id
+        marker = plan.log[0] if plan.log else None
         if delivery.held:
             # A person took over after this plan was decided: it is dropped, never sent later.
             self.conversations.abandon_plan(tenant, instance_id, event.user_key, plan.message_id)
@@ -316,8 +334,7 @@ class FunnelService:
             if marker is not None:
                 self._write_turn(tenant, config, event, turn)
             else:
-                self.conversations.mark_sent(tenant, instance_id, current["profile"], len(plan.replies),
-                                             llm_queued=True)
+                self.conversations.mark_sent(tenant, instance_id, profile, len(plan.replies), llm_queued=True)
         elif not delivery.completed:
             # A permanent failure (recorded by the bookkeeping): the rest of the plan is given up,
             # and a redelivery of the message finds it handled.
@@ -325,7 +342,6 @@ class FunnelService:
             self._log(tenant, config, event, turn)
         elif marker is None:
             self._log(tenant, config, event, turn)
-        self._bookkeeping(tenant, instance_id, event, plan, delivery)
 
     def _write_turn(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
                     entries: list[LogEntry]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from health_jobs import HEALTH_MESSAGE
 
@@ -59,7 +60,7 @@ def _handle(record: SQSRecord) -> None:
 @metrics.log_metrics(service="health")
 @tracing.capture_lambda_handler("health")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict, context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_handle, processor=processor, context=context)
 
 

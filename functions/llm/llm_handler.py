@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from llm_service import Defaults, LlmService
 
 from wabot import metrics, snapstart, tracing
@@ -61,7 +62,7 @@ def worker() -> Worker:
 @metrics.log_metrics(service="llm")
 @tracing.capture_lambda_handler("llm")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict, context: Any) -> PartialItemFailureResponse:
     return worker().consumer(event, context)
 
 

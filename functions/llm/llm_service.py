@@ -38,7 +38,7 @@ from wabot.repositories.secrets import SecretStore
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphError
 from wabot.whatsapp.messages import AudioMessage, Recipient, TextMessage, to_graph_payload
-from wabot.whatsapp.sender import DeliveryInterrupted, DeliveryStopped, ReplySender
+from wabot.whatsapp.sender import Delivery, DeliveryInterrupted, DeliveryStopped, ReplySender
 
 FALLBACK = {"en": "Sorry, I cannot answer right now. Please try again later or use the menu.",
             "ru": "Извините, сейчас не получается ответить. Попробуйте позже или воспользуйтесь меню."}
@@ -92,23 +92,9 @@ class LlmService:
             self.logger.info("answered together with an earlier message of its burst")
             return
         if plan is None:
-            if not config.running:
-                self.bookkeeping.note(tenant, config.instance_id, "message_handled",
-                                      "LLM question recorded, no reply: stopped", {"gate": "stopped"})
+            plan = self._new_plan(tenant, config, event, may_send, deadline)
+            if plan is None:
                 return
-            if not may_send():  # a person took over while the question waited: no LLM call either
-                self.logger.info("LLM question not answered: a person handles the conversation")
-                return
-            burst = self._burst(tenant, config, event, deadline)
-            if burst and not may_send():  # ... or during the burst's quiet window: no "typing..." either
-                self.logger.info("LLM question not answered: a person handles the conversation")
-                return
-            self._show_reading(tenant, config, burst[-1].message_id if burst else event.message_id)
-            plan = self._answer(tenant, config, event, burst, deadline)
-            if burst:
-                self.conversations.save_burst_plan(tenant, config.instance_id, event.user_key, plan, burst)
-            else:
-                self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, plan)
         if plan.sent >= len(plan.replies):
             return
         current = {"plan": plan}
@@ -126,6 +112,38 @@ class LlmService:
         if delivery.held:  # dropped for good: a retry finds it complete and sends nothing
             self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key,
                                              current["plan"].model_copy(update={"sent": len(plan.replies)}))
+        self._log_sent(tenant, config, event, plan, delivery)
+        self.bookkeeping.delivered(tenant, config.instance_id, delivery, plan.counters,
+                                   "voice" if plan.counters.get("voice_replies") else "llm",
+                                   "LLM reply sent" if delivery.completed and self.activity_per_message else None,
+                                   {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
+
+    def _new_plan(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent,
+                  may_send: Callable[[], bool], deadline: float) -> ReplyPlan | None:
+        """The answer to a question seen the first time, stored before anything is sent; None when
+        no answer is due (the instance stopped, or a person took the conversation over)."""
+        if not config.running:
+            self.bookkeeping.note(tenant, config.instance_id, "message_handled",
+                                  "LLM question recorded, no reply: stopped", {"gate": "stopped"})
+            return None
+        if not may_send():  # a person took over while the question waited: no LLM call either
+            self.logger.info("LLM question not answered: a person handles the conversation")
+            return None
+        burst = self._burst(tenant, config, event, deadline)
+        if burst and not may_send():  # ... or during the burst's quiet window: no "typing..." either
+            self.logger.info("LLM question not answered: a person handles the conversation")
+            return None
+        self._show_reading(tenant, config, burst[-1].message_id if burst else event.message_id)
+        plan = self._answer(tenant, config, event, burst, deadline)
+        if burst:
+            self.conversations.save_burst_plan(tenant, config.instance_id, event.user_key, plan, burst)
+        else:
+            self.conversations.save_llm_plan(tenant, config.instance_id, event.user_key, plan)
+        return plan
+
+    def _log_sent(self, tenant: TenantContext, config: InstanceConfig, event: InboundEvent, plan: ReplyPlan,
+                  delivery: Delivery) -> None:
+        """The replies sent now (and a hold) in the inbox's log."""
         try:  # best effort: a failure here must not make a retry resend what is out
             now = self.clock_wall()
             entries = [outbound_entry(payload, wamid, now + index / 1000, "llm")
@@ -136,10 +154,6 @@ class LlmService:
             self.messages.record(tenant, config.instance_id, event.user_key, entries, config.message_retention_days)
         except Exception:
             self.logger.exception("message log write after sending failed; the replies are out")
-        self.bookkeeping.delivered(tenant, config.instance_id, delivery, plan.counters,
-                                   "voice" if plan.counters.get("voice_replies") else "llm",
-                                   "LLM reply sent" if delivery.completed and self.activity_per_message else None,
-                                   {"message_id": event.message_id[-40:], "parts": len(plan.replies)})
 
     def give_up(self, event: InboundEvent, error: Exception) -> None:
         self.bookkeeping.dead_lettered(event, error)

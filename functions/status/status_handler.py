@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from wabot import metrics, snapstart, tracing
@@ -35,7 +36,7 @@ def applier() -> StatusApplier:
 @metrics.log_metrics(service="status")
 @tracing.capture_lambda_handler("status")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict, context: Any) -> PartialItemFailureResponse:
     applied: list[tuple[InboundEvent, dict[str, int]]] = []
 
     def apply(record: SQSRecord) -> None:

@@ -12,6 +12,7 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from webhook_ingress import (
     InvalidPayload,
     PayloadTooLarge,
@@ -174,7 +175,7 @@ def _unexpected(exc: Exception) -> Response:
 @metrics.log_metrics(service="webhook")
 @tracing.capture_lambda_handler("webhook")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
 
 

@@ -8,19 +8,22 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from wabot.errors import PlatformError
+from wabot.models.activity import ActivityKind
 from wabot.models.events import InboundEvent
 from wabot.models.health import ACCOUNT_FIELDS, AccountEvent
 from wabot.models.instance import InstanceConfig
 from wabot.models.webhook import (
     MESSAGES_FIELD,
     WHATSAPP_OBJECT,
+    Change,
     ChangeValue,
     Contact,
+    Entry,
     MessageEnvelope,
     Status,
     WebhookPayload,
@@ -189,34 +192,43 @@ def normalize(payload: WebhookPayload, config: InstanceConfig, request_id: str, 
     for entry in payload.entry:
         for change in entry.changes:
             if change.field in ACCOUNT_FIELDS:
-                if config.waba_id and entry.id != config.waba_id:
-                    result.foreign_phone_number_ids.append(f"waba:{entry.id or 'missing'}"[:64])
-                    continue
-                result.account_events.append(AccountEvent(
-                    tenant_id=config.tenant_id, instance_id=config.instance_id, field=change.field,
-                    value=change.value, time=entry.time if entry.time and entry.time > 0 else now))
-                continue
-            if change.field != MESSAGES_FIELD:
+                _account_change(result, entry, change.field, change.value, config, now)
+            elif change.field == MESSAGES_FIELD:
+                _messages_change(result, entry, change, config, request_id, now)
+            else:
                 result.ignored_changes += 1
-                continue
-            value = ChangeValue.model_validate(change.value)
-            own_number = value.metadata.phone_number_id if value.metadata else None
-            if own_number != config.phone_number_id:
-                result.foreign_phone_number_ids.append(own_number or "missing")
-                continue
-            result.value_error_codes.extend(error.code for error in value.errors if error.code is not None)
-            normalizer = _ChangeNormalizer(config, entry.id, request_id, now)
-            for raw in _items(change.value, "messages"):
-                if isinstance(raw, dict):
-                    result.events.append(normalizer.message(raw, value))
-                else:
-                    result.unreadable_items += 1
-            for raw in _items(change.value, "statuses"):
-                if isinstance(raw, dict):
-                    result.events.append(normalizer.status(raw, value))
-                else:
-                    result.unreadable_items += 1
     return result
+
+
+def _account_change(result: Notification, entry: Entry, field: str, value: dict[str, Any], config: InstanceConfig,
+                    now: int) -> None:
+    if config.waba_id and entry.id != config.waba_id:
+        result.foreign_phone_number_ids.append(f"waba:{entry.id or 'missing'}"[:64])
+        return
+    result.account_events.append(AccountEvent(
+        tenant_id=config.tenant_id, instance_id=config.instance_id, field=field,
+        value=value, time=entry.time if entry.time and entry.time > 0 else now))
+
+
+def _messages_change(result: Notification, entry: Entry, change: Change, config: InstanceConfig, request_id: str,
+                     now: int) -> None:
+    value = ChangeValue.model_validate(change.value)
+    own_number = value.metadata.phone_number_id if value.metadata else None
+    if own_number != config.phone_number_id:
+        result.foreign_phone_number_ids.append(own_number or "missing")
+        return
+    result.value_error_codes.extend(error.code for error in value.errors if error.code is not None)
+    normalizer = _ChangeNormalizer(config, entry.id, request_id, now)
+    for raw in _items(change.value, "messages"):
+        if isinstance(raw, dict):
+            result.events.append(normalizer.message(raw, value))
+        else:
+            result.unreadable_items += 1
+    for raw in _items(change.value, "statuses"):
+        if isinstance(raw, dict):
+            result.events.append(normalizer.status(raw, value))
+        else:
+            result.unreadable_items += 1
 
 
 class WebhookIngress:
@@ -244,9 +256,9 @@ class WebhookIngress:
         """Meta's GET handshake: the challenge back only for the instance's own verify token."""
         config = self._registry.get(tenant, instance_id)
         expected = self._secrets.get(tenant, config, "verify_token")
-        token_ok = bool(expected) and token is not None and hmac.compare_digest(
+        token_ok = bool(expected and token is not None and hmac.compare_digest(
             token.encode("utf-8"), expected.encode("utf-8")
-        )
+        ))
         if mode != "subscribe" or not token_ok or challenge is None:
             self._count_rejection(tenant, instance_id, "verification refused: " + (
                 "wrong mode or verify token" if expected else "no verify token configured"), {})
@@ -306,7 +318,7 @@ class WebhookIngress:
             )
         return notification
 
-    def _reject(self, tenant: TenantContext, instance_id: str, reason: str, request_id: str) -> None:
+    def _reject(self, tenant: TenantContext, instance_id: str, reason: str, request_id: str) -> NoReturn:
         self._count_rejection(tenant, instance_id, reason, {"request_id": request_id[:64]})
         raise SignatureRejected(reason)
 
@@ -317,10 +329,11 @@ class WebhookIngress:
         except Exception:
             self._logger.exception("rejection count failed")
 
-    def _record(self, tenant: TenantContext, instance_id: str, kind: str, summary: str, detail: dict) -> None:
+    def _record(self, tenant: TenantContext, instance_id: str, kind: ActivityKind, summary: str,
+                detail: dict) -> None:
         """Best effort: the activity log must never turn an accepted webhook into a retry.
         (Messages are counted by the funnel, once deduplicated.)"""
         try:
-            self._activity.record(tenant, instance_id, kind, summary, detail)  # type: ignore[arg-type]
+            self._activity.record(tenant, instance_id, kind, summary, detail)
         except Exception:
             self._logger.exception("activity record failed", extra={"activity_kind": kind})

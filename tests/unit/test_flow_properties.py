@@ -8,7 +8,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wabot.funnel.flow import ButtonsNode, ListNode, MultiChoiceNode
+from wabot.funnel.flow import NODE_KINDS, ButtonsNode, ListNode, MultiChoiceNode
 from wabot.funnel.simulate import SimulatedInput, simulate
 from wabot.funnel.templates import TEMPLATES, template
 from wabot.funnel.validation import parse_flow
@@ -106,6 +106,7 @@ def documents(draw):
                                      optional={"prompt": text, "text": text, "system_prompt": PLAIN}),
         "end": st.fixed_dictionaries({"kind": st.just("end")}, optional={"text": text}),
     }
+    assert set(kinds) == set(NODE_KINDS), "every node kind needs a strategy here"
     nodes = {node_id: draw(st.sampled_from(list(kinds)).flatmap(kinds.get)) for node_id in ids}
     if not chaos:  # one meaning per reply id
         for node_id, node in nodes.items():

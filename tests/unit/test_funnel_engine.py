@@ -444,3 +444,14 @@ def test_old_shape_documents_checked_less_strictly_still_convert():
     broken["segment_nodes"] = {"diy": 5}
     flow, problems = parse_flow(broken)
     assert flow is None and problems[0].loc == ("segment_nodes", "diy")
+
+
+def test_every_node_kind_has_its_handlers():
+    """A new node kind in `flow.Node` needs the engine's handler; the validation's per-kind checks name only kinds
+    that exist (a typo would silently skip a check)."""
+    from wabot.funnel import validation
+    from wabot.funnel.flow import NODE_KINDS
+
+    assert set(ENGINE._enter_by_kind) == set(NODE_KINDS)
+    assert set(validation._PART_TEXTS) <= set(NODE_KINDS)
+    assert set(validation._Check(default_funnel())._variable_checks) <= set(NODE_KINDS)

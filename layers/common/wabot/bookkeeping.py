@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wabot import metrics
+from wabot.models.activity import ActivityKind
 from wabot.models.events import InboundEvent
 from wabot.repositories.activity import ActivityLog
 from wabot.repositories.stats import StatsRepository
@@ -27,7 +28,7 @@ class Bookkeeping:
     logger: Any
     clock: Callable[[], float] = time.time
 
-    def note(self, tenant: TenantContext, instance_id: str, kind: str, text: str,
+    def note(self, tenant: TenantContext, instance_id: str, kind: ActivityKind, text: str,
              details: dict[str, Any] | None = None, actor: str | None = None) -> None:
         """An entry in the instance's activity log (gates, hand-offs, errors, manager actions)."""
         self.activity.record(tenant, instance_id, kind, text, details or {}, actor=actor)

@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -138,7 +139,7 @@ class FifoConsumer:
                 continue
             self._give_up(record.message_id, event, ConversationBlocked("an earlier message of it failed"))
 
-    def __call__(self, event: dict, context: Any) -> dict:
+    def __call__(self, event: dict, context: Any) -> PartialItemFailureResponse:
         self._idempotency.register_lambda_context(context)
         self.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - self.safety_margin
         self._given_up = set()
@@ -152,5 +153,5 @@ class FifoConsumer:
         finally:
             if self._after_batch is not None:
                 self._after_batch()
-        self._give_up_blocked(records, {item["itemIdentifier"] for item in response.get("batchItemFailures", [])})
+        self._give_up_blocked(records, {str(item["itemIdentifier"]) for item in response.get("batchItemFailures", [])})
         return response

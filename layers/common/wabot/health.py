@@ -98,30 +98,14 @@ def apply_account_event(record: HealthRecord, event: AccountEvent) -> HealthReco
     value, at = event.value, _event_time(event.time)
     name = _short(value.get("event") or value.get("decision") or value.get("alert_type")) or "UNKNOWN"
     phone = record.phone.model_copy()
+    if event.field == "message_template_status_update":
+        return _with_template_change(record, value, name, at).model_copy(update={"phone": phone})
     if event.field == "phone_number_quality_update":
-        if value.get("current_limit"):
-            phone.messaging_limit_tier = _short(value["current_limit"])
-        if name == "FLAGGED":
-            phone.quality_rating = "RED"
-        elif name == "UNFLAGGED":
-            phone.quality_rating = "GREEN"
+        _apply_quality_update(phone, value, name)
     elif event.field == "phone_number_name_update":
         phone.name_status = _short(value.get("decision")) or phone.name_status
-    elif event.field == "message_template_status_update":
-        change = TemplateChange(at=at, template_id=_short(value.get("message_template_id")),
-                                name=_short(value.get("message_template_name")),
-                                language=_short(value.get("message_template_language")),
-                                event=name, reason=_short(value.get("reason")))
-        if change not in record.template_changes:
-            changes = sorted([change, *record.template_changes], key=lambda c: c.at, reverse=True)
-            record = record.model_copy(update={"template_changes": changes[:MAX_TEMPLATE_CHANGES]})
-        return record.model_copy(update={"phone": phone})
     elif event.field == "account_update":
-        ban = value.get("ban_info") if isinstance(value.get("ban_info"), dict) else {}
-        if ban.get("waba_ban_state") == "REINSTATE":
-            record = record.model_copy(update={"account_restricted": False})
-        elif name in RESTRICTING_EVENTS:
-            record = record.model_copy(update={"account_restricted": True})
+        record = _with_account_update(record, value, name)
     detail = _short(value.get("alert_description") or value.get("reason") or value.get("rejection_reason")
                     or value.get("current_limit"))
     alert = AccountAlert(at=at, field=event.field, event=name, detail=detail)
@@ -129,6 +113,38 @@ def apply_account_event(record: HealthRecord, event: AccountEvent) -> HealthReco
     if alert not in events:
         events = sorted([alert, *events], key=lambda a: a.at, reverse=True)[:MAX_ACCOUNT_EVENTS]
     return record.model_copy(update={"phone": phone, "account_events": events})
+
+
+def _apply_quality_update(phone: PhoneNumberInfo, value: dict[str, Any], name: str) -> None:
+    if value.get("current_limit"):
+        phone.messaging_limit_tier = _short(value["current_limit"])
+    if name == "FLAGGED":
+        phone.quality_rating = "RED"
+    elif name == "UNFLAGGED":
+        phone.quality_rating = "GREEN"
+
+
+def _with_template_change(record: HealthRecord, value: dict[str, Any], name: str, at: datetime) -> HealthRecord:
+    change = TemplateChange(at=at, template_id=_short(value.get("message_template_id")),
+                            name=_short(value.get("message_template_name")),
+                            language=_short(value.get("message_template_language")),
+                            event=name, reason=_short(value.get("reason")))
+    if change in record.template_changes:
+        return record
+    changes = sorted([change, *record.template_changes], key=lambda c: c.at, reverse=True)
+    return record.model_copy(update={"template_changes": changes[:MAX_TEMPLATE_CHANGES]})
+
+
+def _with_account_update(record: HealthRecord, value: dict[str, Any], name: str) -> HealthRecord:
+    """A ban lifted or a restriction: whether the account may send."""
+    ban = value.get("ban_info")
+    if not isinstance(ban, dict):
+        ban = {}
+    if ban.get("waba_ban_state") == "REINSTATE":
+        return record.model_copy(update={"account_restricted": False})
+    if name in RESTRICTING_EVENTS:
+        return record.model_copy(update={"account_restricted": True})
+    return record
 
 
 def store_check(health: HealthRepository, instances: InstanceRepository, tenant: TenantContext, instance_id: str,

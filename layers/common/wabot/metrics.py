@@ -88,7 +88,7 @@ def call(prefix: str, **dimensions: object) -> Iterator[None]:
         outcome = "ok"
     finally:
         milliseconds(f"{prefix}Latency", (time.perf_counter() - start) * 1000, **dimensions)
-        count(f"{prefix}Calls", outcome=outcome, **dimensions)
+        count(f"{prefix}Calls", 1, outcome=outcome, **dimensions)
 
 
 def add_metadata(key: str, value: Any) -> None:
@@ -129,4 +129,4 @@ def log_metrics(handler: Handler | None = None, *, service: str | None = None) -
             flush()
             _buffer.service = None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -17,7 +17,7 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, get_args
 from urllib.parse import quote
 
 from wabot import metrics
@@ -29,7 +29,8 @@ from wabot.repositories.secrets import SecretStore
 from wabot.tenancy import TenantContext
 from wabot.whatsapp.graph import GraphClient, GraphError, send_with_retries
 
-STT_PROVIDER_KINDS = ("openai", "gemini")
+SttKind = Literal["openai", "gemini"]
+STT_PROVIDER_KINDS: tuple[SttKind, ...] = get_args(SttKind)
 # OpenAI's whisper-1 takes uploads up to 25 MiB; WhatsApp's audio limit (16 MB) is below it.
 TRANSCRIPT_MAX_CHARS = 4096
 STT_TIMEOUT_SECONDS = 15.0
@@ -39,13 +40,17 @@ GEMINI_PROMPT = ("Transcribe this voice message verbatim, in the language it is 
                  "Answer with the transcript only.")
 
 
+def _transcribes(kind: str) -> TypeGuard[SttKind]:
+    return kind in STT_PROVIDER_KINDS
+
+
 class SttError(Exception):
     """Transcription failed or is not configured; the message is fixed per reason."""
 
 
 @dataclass(frozen=True)
 class SttBackend:
-    kind: Literal["openai", "gemini"]
+    kind: SttKind
     base_url: str
     model: str
     api_key: str | None = None
@@ -126,10 +131,11 @@ class SttBackends:
             provider = self.llm_config.provider(tenant, provider_id)
         except NotFoundError:
             raise SttError("the speech-to-text provider no longer exists") from None
-        if provider.kind not in STT_PROVIDER_KINDS:
-            raise SttError(f"a {provider.kind} provider cannot transcribe")
+        kind = provider.kind
+        if not _transcribes(kind):
+            raise SttError(f"a {kind} provider cannot transcribe")
         key = self.secrets.get_tenant_secret(tenant, "llm-providers", provider_id, "api_key")
-        return SttBackend(provider.kind, str(provider.base_url), provider.model, key)  # type: ignore[arg-type]
+        return SttBackend(kind, str(provider.base_url), provider.model, key)
 
 
 @dataclass

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeGuard
 
 from wabot.errors import TenantContextError
+
+if TYPE_CHECKING:  # only the type: the tenant context is built before any model is needed
+    from wabot.models.principal import Role
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _SLUG = re.compile(SLUG_PATTERN)
 
 
-def is_slug(value: object) -> bool:
+def is_slug(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_SLUG.fullmatch(value))
 
 
@@ -25,7 +29,7 @@ class TenantContext:
 
     tenant_id: str
     principal_id: str | None = None
-    role: str | None = None
+    role: Role | None = None
 
     def __post_init__(self) -> None:
         if not is_slug(self.tenant_id):
@@ -42,4 +46,4 @@ def require_tenant(tenant: object) -> TenantContext:
 def require_instance_id(instance_id: object) -> str:
     if not is_slug(instance_id):
         raise TenantContextError("a valid instance id is required")
-    return instance_id  # type: ignore[return-value]
+    return instance_id

@@ -10,7 +10,7 @@ it is imported anyway, while patching httpx would import it on every path that d
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -33,6 +33,7 @@ def capture_lambda_handler(service: str) -> Callable[[Handler], Handler]:
         from aws_lambda_powertools import Tracer
 
         tracer = Tracer(service=service, patch_modules=PATCHED_MODULES)
-        return tracer.capture_lambda_handler(handler, capture_response=False)  # type: ignore[return-value]
+        # Powertools types its wrapper as a plain callable; it keeps the handler's signature.
+        return cast(Handler, tracer.capture_lambda_handler(handler, capture_response=False))
 
     return decorate

@@ -93,6 +93,16 @@ def _user_refs(event: InboundEvent) -> set[str]:
     return refs
 
 
+def _cell_values(cell: Any) -> list[Any]:
+    """A table cell's values: a list cell's items, else the cell itself."""
+    return cell if isinstance(cell, list) else [cell]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A list variable's items; nothing when it is not a list."""
+    return value if isinstance(value, list) else []
+
+
 def clip(text: str, limit: int) -> str:
     """Within a WhatsApp limit whatever the variables hold; never empty."""
     text = text.strip() or "…"
@@ -193,45 +203,76 @@ def _day(limit: str, now: float) -> date:
     return datetime.fromtimestamp(now, UTC).date() if limit == "today" else date.fromisoformat(limit)
 
 
-def validate_answer(rule: Validation, text: str, now: float, max_chars: int = 1000) -> Any:
-    """The value to store, or None when the answer is not valid."""
-    if rule.type == "number":
-        cleaned = re.sub(r"[\s\u00a0]", "", text).replace(",", ".")
-        if not re.fullmatch(r"[-+]?\d{1,15}(\.\d{1,6})?", cleaned):
-            return None
-        value = float(cleaned)
-        if rule.integer and not value.is_integer():
-            return None
-        if (rule.min is not None and value < rule.min) or (rule.max is not None and value > rule.max):
-            return None
-        return int(value) if value.is_integer() else value
-    if rule.type == "phone":
-        digits = re.sub(r"[\s().-]", "", text)
-        if not re.fullmatch(r"\+?\d{7,15}", digits):
-            return None
-        return "+" + digits.lstrip("+")
-    if rule.type == "email":
-        return text.lower() if len(text) <= 254 and _EMAIL.match(text) else None
-    if rule.type == "date":
-        for pattern in _DATE_FORMATS:
-            try:
-                day = datetime.strptime(text, pattern).date()
-                break
-            except ValueError:
-                continue
-        else:
-            return None
-        if (rule.not_before and day < _day(rule.not_before, now)) or (
-                rule.not_after and day > _day(rule.not_after, now)):
-            return None
-        return day.isoformat()
-    if rule.type == "regex":
-        if len(text) > max_chars or not re.fullmatch(rule.pattern or "", text):
-            return None
-        return text
-    if (rule.min is not None and len(text) < rule.min) or (rule.max is not None and len(text) > rule.max):
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _number_answer(rule: Validation, text: str, now: float, max_chars: int) -> Any:
+    cleaned = re.sub(r"[\s\u00a0]", "", text).replace(",", ".")
+    if not re.fullmatch(r"[-+]?\d{1,15}(\.\d{1,6})?", cleaned):
+        return None
+    value = float(cleaned)
+    if (rule.integer and not value.is_integer()) or not _within(value, rule.min, rule.max):
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def _phone_answer(rule: Validation, text: str, now: float, max_chars: int) -> Any:
+    digits = re.sub(r"[\s().-]", "", text)
+    if not re.fullmatch(r"\+?\d{7,15}", digits):
+        return None
+    return "+" + digits.lstrip("+")
+
+
+def _email_answer(rule: Validation, text: str, now: float, max_chars: int) -> Any:
+    return text.lower() if len(text) <= 254 and _EMAIL.match(text) else None
+
+
+def _parse_day(text: str) -> date | None:
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _date_answer(rule: Validation, text: str, now: float, max_chars: int) -> Any:
+    day = _parse_day(text)
+    if day is None:
+        return None
+    if (rule.not_before and day < _day(rule.not_before, now)) or (
+            rule.not_after and day > _day(rule.not_after, now)):
+        return None
+    return day.isoformat()
+
+
+def _regex_answer(rule: Validation, text: str, now: float, max_chars: int) -> Any:
+    if len(text) > max_chars or not re.fullmatch(rule.pattern or "", text):
+        return None
+    return text
+
+
+def _text_answer(rule: Validation, text: str, now: float, max_chars: int) -> Any:
+    if not _within(len(text), rule.min, rule.max):
         return None
     return text[:max_chars]
+
+
+# One checker per `Validation.type`: (rule, answer, now, max_chars) -> the value to store, or None.
+_ANSWER_CHECKS: dict[str, Callable[[Validation, str, float, int], Any]] = {
+    "number": _number_answer,
+    "phone": _phone_answer,
+    "email": _email_answer,
+    "date": _date_answer,
+    "regex": _regex_answer,
+    "text": _text_answer,
+}
+
+
+def validate_answer(rule: Validation, text: str, now: float, max_chars: int = 1000) -> Any:
+    """The value to store, or None when the answer is not valid."""
+    return _ANSWER_CHECKS[rule.type](rule, text, now, max_chars)
 
 
 def condition_holds(condition: Condition, value: Any) -> bool:
@@ -282,6 +323,13 @@ class FunnelEngine:
                     self._choices.setdefault(node.done.id, (node_id, "done"))
             for option in options:
                 self._options.setdefault(option.id, option)
+        # What entering a node does, by its kind (`flow.Node`): each returns the next node, or None to stop.
+        self._enter_by_kind: dict[str, Callable[[_Turn, str, Any], str | None]] = {
+            "set": self._enter_set, "branch": self._enter_branch, "lookup": self._enter_lookup,
+            "message": self._enter_message, "buttons": self._enter_buttons, "list": self._enter_list,
+            "multi_choice": self._enter_multi_choice, "ask": self._enter_ask, "handoff": self._enter_handoff,
+            "llm": self._enter_llm, "end": self._enter_end,
+        }
 
     # ---- entry point -----------------------------------------------------------------------------
 
@@ -290,60 +338,76 @@ class FunnelEngine:
         """`language` overrides the instance's (the simulator speaks any of the flow's languages)."""
         out = Outcome(state=upgrade_state(state))
         turn = _Turn(out, self.flow.language_for(language or config.language), config, now)
-        if not config.running:
-            out.gate = "stopped"
-            return out
-        refs = _user_refs(event)
-        if refs & set(config.blocked_phones) or (config.allowed_phones and not refs & set(config.allowed_phones)):
-            out.gate = "blocked"
+        out.gate = self._gate(event, config)
+        if out.gate is not None:
             return out
         text = self._text(event)
         word = normalize_word(text) if text is not None else None
         if out.state.opted_out:
-            if word in self._start:
-                out.state.opted_out = False
-                self._reply(turn, self._renderer(turn).text(self.flow.texts.opted_in))
-                self._go(turn, self.flow.start)
-                out.steps.append("opt_in")
-            else:
-                out.gate = "opted_out"
-            return out
+            self._while_opted_out(turn, word)
+        elif not self._global_route(turn, word):
+            self._message(turn, event, text)
+        return out
+
+    @staticmethod
+    def _gate(event: InboundEvent, config: InstanceConfig) -> str | None:
+        """Why this user gets no answer at all, if so."""
+        if not config.running:
+            return "stopped"
+        refs = _user_refs(event)
+        if refs & set(config.blocked_phones) or (config.allowed_phones and not refs & set(config.allowed_phones)):
+            return "blocked"
+        return None
+
+    def _while_opted_out(self, turn: _Turn, word: str | None) -> None:
+        out = turn.out
+        if word not in self._start:
+            out.gate = "opted_out"
+            return
+        out.state.opted_out = False
+        self._reply(turn, self._renderer(turn).text(self.flow.texts.opted_in))
+        self._go(turn, self.flow.start)
+        out.steps.append("opt_in")
+
+    def _global_route(self, turn: _Turn, word: str | None) -> bool:
+        """The words that mean the same anywhere in the flow (stop, greetings, menu, back); True when one did."""
+        out = turn.out
         if word in self._stop:
             out.state.opted_out = True
             out.state.funnel_state = None
             self._reply(turn, self._renderer(turn).text(self.flow.texts.opted_out))
             out.steps.append("opt_out")
-            return out
-        if word in self._greetings:
+        elif word in self._greetings:
             out.state.funnel_state = None
             self._go(turn, self.flow.start)
             out.steps.append("greeting")
-            return out
-        if word in self._menu_words and self.flow.routes.menu:
+        elif word in self._menu_words and self.flow.routes.menu:
             self._go(turn, self.flow.routes.menu.node)
-            return out
-        if word in self._back_words:
+        elif word in self._back_words:
             self._go(turn, out.state.previous_node or self.flow.start)
-            return out
+        else:
+            return False
+        return True
+
+    def _message(self, turn: _Turn, event: InboundEvent, text: str | None) -> None:
+        """Any other message: an answer to the node waiting for one, a tapped option, or a question for the LLM."""
+        out = turn.out
         waiting = self.flow.nodes.get(out.state.funnel_state or "")
         if event.type == "text" and text and text.strip() and isinstance(waiting, AskNode | LlmNode):
             self._answer(turn, out.state.funnel_state or "", waiting, text.strip())
-            return out
+            return
         reply_id = self._reply_id(event)
         if reply_id:
             self._route(turn, reply_id)
-            return out
-        if event.type == "audio":
+        elif event.type == "audio":
             # A voice note reaches the engine only when it was not transcribed (speech to text
             # off or failed); a transcript arrives as a text.
             self._reply(turn, self._renderer(turn).text(self.flow.texts.voice_not_understood))
             out.steps.append("voice:not_understood")
-            return out
-        if event.type in ("reaction", "system", "unsupported", "revoke") or (text is None and event.type == "text"):
+        elif event.type in ("reaction", "system", "unsupported", "revoke") or (text is None and event.type == "text"):
             out.steps.append(f"ignored:{event.type}")
-            return out
-        self._to_llm(turn, None)
-        return out
+        else:
+            self._to_llm(turn, None)
 
     # ---- inputs -----------------------------------------------------------------------------------
 
@@ -450,66 +514,91 @@ class FunnelEngine:
 
     def _enter(self, turn: _Turn, node_id: str, node: Any) -> str | None:
         """Does what the node does; returns the node to enter next, or None when the run stops."""
-        out, render_ = turn.out, self._renderer(turn)
-        if isinstance(node, SetNode):
-            resolve = self._resolver(turn)
-            for assignment in node.assign:
-                if assignment.expr is not None:
-                    try:
-                        value = evaluate(assignment.expr, resolve)
-                    except ExpressionError:
-                        out.steps.append(f"error:{node_id}")
-                        value = None
-                elif assignment.text is not None:
-                    value = render_.text_of(assignment.text)
-                else:
-                    value = self._constant(turn, assignment.value)
-                self._assign(turn, assignment.var, value)
-            return node.next
-        if isinstance(node, BranchNode):
-            resolve = self._resolver(turn)
-            for case in node.cases:
-                if all(condition_holds(condition, resolve(condition.var)) for condition in case.when):
-                    return case.next
-            return node.default
-        if isinstance(node, LookupNode):
-            return self._lookup(turn, node)
-        if isinstance(node, MessageNode):
-            self._reply(turn, render_.message(node))
-            if node.next:
-                return node.next
-        elif isinstance(node, ButtonsNode):
-            self._reply(turn, render_.buttons(node))
-        elif isinstance(node, ListNode):
-            self._reply(turn, render_.list(node))
-        elif isinstance(node, MultiChoiceNode):
-            self._reply(turn, render_.choices(node))
-        elif isinstance(node, AskNode):
-            self._reply(turn, render_.text(node.text))
-            self._arrive(turn, node_id)
-            out.state.funnel_state = node_id
-            return None
-        elif isinstance(node, HandoffNode):
-            if node.text is not None:
-                self._reply(turn, render_.text(node.text))
-            out.handoff = {"node": node_id, "note": render(node.note or "", self._resolver(turn))[:500]}
-            out.steps.append("handoff")
-            if node.next:
-                return node.next
-        elif isinstance(node, LlmNode):
-            if node.text is not None:
-                self._reply(turn, render_.text(node.text))
-            if node.prompt is None:
-                self._arrive(turn, node_id)
-                out.state.funnel_state = node_id
-                return None
-            self._to_llm(turn, node, prompt=render_.text_of(node.prompt)[:4096])
-            if node.next:
-                return node.next
-        elif isinstance(node, EndNode) and node.text is not None:
-            self._reply(turn, render_.text(node.text))
+        return self._enter_by_kind[node.kind](turn, node_id, node)
+
+    def _stay(self, turn: _Turn, node_id: str, waiting: bool = False) -> None:
+        """The run stops here; `waiting`: the next text message answers this node."""
         self._arrive(turn, node_id)
-        out.state.funnel_state = None
+        turn.out.state.funnel_state = node_id if waiting else None
+
+    def _then(self, turn: _Turn, node_id: str, next_id: str | None) -> str | None:
+        """Goes on to `next_id`, or stops here when the node has none."""
+        if next_id:
+            return next_id
+        self._stay(turn, node_id)
+        return None
+
+    def _enter_set(self, turn: _Turn, node_id: str, node: SetNode) -> str | None:
+        resolve = self._resolver(turn)
+        for assignment in node.assign:
+            if assignment.expr is not None:
+                try:
+                    value = evaluate(assignment.expr, resolve)
+                except ExpressionError:
+                    turn.out.steps.append(f"error:{node_id}")
+                    value = None
+            elif assignment.text is not None:
+                value = self._text_of(turn)(assignment.text)
+            else:
+                value = self._constant(turn, assignment.value)
+            self._assign(turn, assignment.var, value)
+        return node.next
+
+    def _enter_branch(self, turn: _Turn, node_id: str, node: BranchNode) -> str | None:
+        resolve = self._resolver(turn)
+        for case in node.cases:
+            if all(condition_holds(condition, resolve(condition.var)) for condition in case.when):
+                return case.next
+        return node.default
+
+    def _enter_lookup(self, turn: _Turn, node_id: str, node: LookupNode) -> str | None:
+        return self._lookup(turn, node)
+
+    def _enter_message(self, turn: _Turn, node_id: str, node: MessageNode) -> str | None:
+        self._reply(turn, self._renderer(turn).message(node))
+        return self._then(turn, node_id, node.next)
+
+    def _enter_buttons(self, turn: _Turn, node_id: str, node: ButtonsNode) -> str | None:
+        self._reply(turn, self._renderer(turn).buttons(node))
+        self._stay(turn, node_id)
+        return None
+
+    def _enter_list(self, turn: _Turn, node_id: str, node: ListNode) -> str | None:
+        self._reply(turn, self._renderer(turn).list(node))
+        self._stay(turn, node_id)
+        return None
+
+    def _enter_multi_choice(self, turn: _Turn, node_id: str, node: MultiChoiceNode) -> str | None:
+        self._reply(turn, self._renderer(turn).choices(node))
+        self._stay(turn, node_id)
+        return None
+
+    def _enter_ask(self, turn: _Turn, node_id: str, node: AskNode) -> str | None:
+        self._reply(turn, self._renderer(turn).text(node.text))
+        self._stay(turn, node_id, waiting=True)
+        return None
+
+    def _enter_handoff(self, turn: _Turn, node_id: str, node: HandoffNode) -> str | None:
+        if node.text is not None:
+            self._reply(turn, self._renderer(turn).text(node.text))
+        turn.out.handoff = {"node": node_id, "note": render(node.note or "", self._resolver(turn))[:500]}
+        turn.out.steps.append("handoff")
+        return self._then(turn, node_id, node.next)
+
+    def _enter_llm(self, turn: _Turn, node_id: str, node: LlmNode) -> str | None:
+        render_ = self._renderer(turn)
+        if node.text is not None:
+            self._reply(turn, render_.text(node.text))
+        if node.prompt is None:
+            self._stay(turn, node_id, waiting=True)
+            return None
+        self._to_llm(turn, node, prompt=render_.text_of(node.prompt)[:4096])
+        return self._then(turn, node_id, node.next)
+
+    def _enter_end(self, turn: _Turn, node_id: str, node: EndNode) -> str | None:
+        if node.text is not None:
+            self._reply(turn, self._renderer(turn).text(node.text))
+        self._stay(turn, node_id)
         return None
 
     def _lookup(self, turn: _Turn, node: LookupNode) -> str:
@@ -523,8 +612,7 @@ class FunnelEngine:
                 squeezed = re.sub(r"\s+", "", wanted.lower())
                 columns = node.columns or [table.key]
                 for candidate in table.rows:
-                    values = [v for c in columns for v in (candidate.get(c) if isinstance(candidate.get(c), list)
-                                                            else [candidate.get(c)]) if v not in (None, "")]
+                    values = [v for c in columns for v in _cell_values(candidate.get(c)) if v not in (None, "")]
                     if any(re.sub(r"\s+", "", to_text(v).lower()) in squeezed for v in values):
                         row = candidate
                         break
@@ -587,12 +675,12 @@ class FunnelEngine:
         option = next(o for o in node.options if o.id == option_id)
         title = self._text_of(turn)(option.title)
         variables = turn.out.state.vars
-        chosen = variables.get(node.var) if isinstance(variables.get(node.var), list) else []
+        chosen = _listed(variables.get(node.var))
         value = option.value or option.id
         if value not in chosen:
             self._assign(turn, node.var, [*chosen, value])
             if node.label_var:
-                labels = variables.get(node.label_var) if isinstance(variables.get(node.label_var), list) else []
+                labels = _listed(variables.get(node.label_var))
                 self._assign(turn, node.label_var, [*labels, title])
         turn.out.steps.append(f"pick:{option_id[:64]}")
         self._reply(turn, self._renderer(turn, {"choice": title}).picked(node))

@@ -192,6 +192,49 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def _call_problem(node: ast.Call) -> str | None:
+    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
+        return f"unknown function; use one of {', '.join(sorted(FUNCTIONS))}"
+    return None
+
+
+def _binop_problem(node: ast.BinOp) -> str | None:
+    return None if type(node.op) in _ARITHMETIC else "only + - * / // % are allowed"
+
+
+def _compare_problem(node: ast.Compare) -> str | None:
+    return None if all(type(op) in _COMPARE for op in node.ops) else "unsupported comparison"
+
+
+def _constant_problem(node: ast.Constant) -> str | None:
+    return None if isinstance(node.value, int | float | str | bool | type(None)) else "unsupported constant"
+
+
+def _attribute_problem(node: ast.Attribute) -> str | None:
+    return None if _dotted(node) is not None else "attributes are only variable names: answers.budget"
+
+
+def _unary_problem(node: ast.UnaryOp) -> str | None:
+    return None if isinstance(node.op, ast.USub | ast.UAdd | ast.Not) else "unsupported operator"
+
+
+# The syntax an expression may use; those with a further rule have it in _NODE_PROBLEMS.
+_ALLOWED_NODES = (ast.Expression, ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Constant,
+                  ast.Name, ast.Attribute, ast.List, ast.Tuple, ast.Load, ast.operator, ast.unaryop, ast.boolop,
+                  ast.cmpop)
+_NODE_PROBLEMS: dict[type, Callable[[Any], str | None]] = {
+    ast.Call: _call_problem, ast.BinOp: _binop_problem, ast.Compare: _compare_problem,
+    ast.Constant: _constant_problem, ast.Attribute: _attribute_problem, ast.UnaryOp: _unary_problem,
+}
+
+
+def _node_problem(node: ast.AST) -> str | None:
+    if not isinstance(node, _ALLOWED_NODES):
+        return f"{type(node).__name__} is not allowed in an expression"
+    check = _NODE_PROBLEMS.get(type(node))
+    return check(node) if check else None
+
+
 def parse_expression(source: str) -> ast.Expression:
     """The parsed expression, checked against the whitelist; ExpressionError names the problem."""
     if len(source) > MAX_EXPRESSION:
@@ -203,23 +246,9 @@ def parse_expression(source: str) -> ast.Expression:
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("the expression is too deeply nested") from None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-                raise ExpressionError(f"unknown function; use one of {', '.join(sorted(FUNCTIONS))}")
-        elif isinstance(node, ast.BinOp) and type(node.op) not in _ARITHMETIC:
-            raise ExpressionError("only + - * / // % are allowed")
-        elif isinstance(node, ast.Compare) and not all(type(op) in _COMPARE for op in node.ops):
-            raise ExpressionError("unsupported comparison")
-        elif isinstance(node, ast.Constant) and not isinstance(node.value, int | float | str | bool | type(None)):
-            raise ExpressionError("unsupported constant")
-        elif isinstance(node, ast.Attribute) and _dotted(node) is None:
-            raise ExpressionError("attributes are only variable names: answers.budget")
-        elif not isinstance(node, ast.Expression | ast.Call | ast.BinOp | ast.UnaryOp | ast.BoolOp | ast.Compare
-                            | ast.IfExp | ast.Constant | ast.Name | ast.Attribute | ast.List | ast.Tuple
-                            | ast.Load | ast.operator | ast.unaryop | ast.boolop | ast.cmpop):
-            raise ExpressionError(f"{type(node).__name__} is not allowed in an expression")
-        if isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
-            raise ExpressionError("unsupported operator")
+        problem = _node_problem(node)
+        if problem:
+            raise ExpressionError(problem)
     return tree
 
 
@@ -252,42 +281,74 @@ def evaluate(source: str, resolve: Callable[[str], Any]) -> Any:
         raise ExpressionError(f"cannot compute: {type(exc).__name__}") from None
 
 
-def _eval(node: ast.AST, resolve: Callable[[str], Any]) -> Any:
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name | ast.Attribute):
-        return resolve(_dotted(node) or "")
-    if isinstance(node, ast.List | ast.Tuple):
-        return [_eval(item, resolve) for item in node.elts]
-    if isinstance(node, ast.UnaryOp):
-        operand = _eval(node.operand, resolve)
-        if isinstance(node.op, ast.Not):
-            return not operand
-        value = _numeric(operand)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.BoolOp):
-        value: Any = None
-        for item in node.values:
-            value = _eval(item, resolve)
-            if (isinstance(node.op, ast.And) and not value) or (isinstance(node.op, ast.Or) and value):
-                return value
-        return value
-    if isinstance(node, ast.IfExp):
-        return _eval(node.body if _eval(node.test, resolve) else node.orelse, resolve)
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, resolve)
-        for op, right_node in zip(node.ops, node.comparators, strict=True):
-            right = _eval(right_node, resolve)
-            if not _COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, resolve), _eval(node.right, resolve)
-        if isinstance(node.op, ast.Add) and (isinstance(left, str) or isinstance(right, str)):
-            return _cap(to_text(left) + to_text(right))
-        return _cap(_ARITHMETIC[type(node.op)](_numeric(left), _numeric(right)))
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)
-        return _cap(FUNCTIONS[node.func.id](*(_eval(arg, resolve) for arg in node.args)))
-    raise ExpressionError(f"{type(node).__name__} is not allowed")
+Resolve = Callable[[str], Any]
+
+
+def _eval_constant(node: ast.Constant, resolve: Resolve) -> Any:
+    return node.value
+
+
+def _eval_name(node: ast.Name | ast.Attribute, resolve: Resolve) -> Any:
+    return resolve(_dotted(node) or "")
+
+
+def _eval_list(node: ast.List | ast.Tuple, resolve: Resolve) -> Any:
+    return [_eval(item, resolve) for item in node.elts]
+
+
+def _eval_unary(node: ast.UnaryOp, resolve: Resolve) -> Any:
+    operand = _eval(node.operand, resolve)
+    if isinstance(node.op, ast.Not):
+        return not operand
+    value = _numeric(operand)
+    return -value if isinstance(node.op, ast.USub) else value
+
+
+def _eval_boolean(node: ast.BoolOp, resolve: Resolve) -> Any:
+    value: Any = None
+    for item in node.values:
+        value = _eval(item, resolve)
+        if (isinstance(node.op, ast.And) and not value) or (isinstance(node.op, ast.Or) and value):
+            return value
+    return value
+
+
+def _eval_if(node: ast.IfExp, resolve: Resolve) -> Any:
+    return _eval(node.body if _eval(node.test, resolve) else node.orelse, resolve)
+
+
+def _eval_compare(node: ast.Compare, resolve: Resolve) -> Any:
+    left = _eval(node.left, resolve)
+    for op, right_node in zip(node.ops, node.comparators, strict=True):
+        right = _eval(right_node, resolve)
+        if not _COMPARE[type(op)](left, right):
+            return False
+        left = right
+    return True
+
+
+def _eval_arithmetic(node: ast.BinOp, resolve: Resolve) -> Any:
+    left, right = _eval(node.left, resolve), _eval(node.right, resolve)
+    if isinstance(node.op, ast.Add) and (isinstance(left, str) or isinstance(right, str)):
+        return _cap(to_text(left) + to_text(right))
+    return _cap(_ARITHMETIC[type(node.op)](_numeric(left), _numeric(right)))
+
+
+def _eval_call(node: ast.Call, resolve: Resolve) -> Any:
+    assert isinstance(node.func, ast.Name)  # parse_expression allows only calls of FUNCTIONS by name
+    return _cap(FUNCTIONS[node.func.id](*(_eval(arg, resolve) for arg in node.args)))
+
+
+# How each node type parse_expression lets through is computed.
+_EVALUATORS: dict[type, Callable[[Any, Resolve], Any]] = {
+    ast.Constant: _eval_constant, ast.Name: _eval_name, ast.Attribute: _eval_name, ast.List: _eval_list,
+    ast.Tuple: _eval_list, ast.UnaryOp: _eval_unary, ast.BoolOp: _eval_boolean, ast.IfExp: _eval_if,
+    ast.Compare: _eval_compare, ast.BinOp: _eval_arithmetic, ast.Call: _eval_call,
+}
+
+
+def _eval(node: ast.AST, resolve: Resolve) -> Any:
+    evaluator = _EVALUATORS.get(type(node))
+    if evaluator is None:
+        raise ExpressionError(f"{type(node).__name__} is not allowed")
+    return evaluator(node, resolve)

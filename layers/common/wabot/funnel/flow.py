@@ -9,7 +9,7 @@ WhatsApp's limits in every language, loops, unreachable nodes, unset variables).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -254,7 +254,11 @@ Node = Annotated[
     | HandoffNode | LlmNode | EndNode,
     Field(discriminator="kind"),
 ]
+# Kinds that wait for the user (a loop through them is no endless loop; `llm` without a prompt waits too).
 WAITING_KINDS = ("buttons", "list", "ask", "multi_choice")
+# Every node kind, from the union above (`kind` is each model's literal).
+NODE_KINDS: tuple[str, ...] = tuple(get_args(model.model_fields["kind"].annotation)[0]
+                                    for model in get_args(get_args(Node)[0]))
 
 
 # ---- the flow --------------------------------------------------------------------------------

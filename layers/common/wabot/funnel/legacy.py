@@ -10,6 +10,7 @@ default), keeping the reply ids users already have in their chats (`sales:`, `fa
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,8 @@ from wabot.models.conversation import ConversationState
 
 Language = Literal["en", "ru"]
 LocalizedText = dict[Language, str]
+# A text as stored (keyed by `Language`) or as built for the flow (keyed by any language code).
+AnyText = Mapping[Language, str] | Mapping[str, str]
 
 
 class _Model(BaseModel):
@@ -172,162 +175,296 @@ def _rename(template: str, names: dict[str, str], literals: dict[str, str] | Non
     return "".join(part if part in ("{{", "}}") else re.sub(r"\{(\w+)\}", one, part) for part in parts)
 
 
-def _per_language(languages: list[str], make: Any) -> dict[str, str]:
-    return {language: make(language) for language in languages}
+def _copy(text: AnyText | None) -> dict[str, str]:
+    """A text's copy, keyed by plain language codes (the flow language's texts)."""
+    return {language: value for language, value in (text or {}).items()}
 
 
-def _in(text: dict[str, str], language: str) -> str:
+def _in(text: AnyText, language: str) -> str:
     """The text in this language, else any (old documents were not checked everywhere)."""
-    return text.get(language) or next(iter(text.values()), "")
+    texts = _copy(text)
+    return texts.get(language) or next(iter(texts.values()), "")
 
 
 def _money(amount: int, currency: str) -> str:
     return f"{amount:,}".replace(",", " ") + f" {currency}"
 
 
+def _safe(node_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", node_id)[:64] or "node"
+
+
+def _escaped(text: AnyText) -> dict[str, str]:
+    return {lang: _escape(value) for lang, value in _copy(text).items()}
+
+
 def convert_legacy(document: dict[str, Any]) -> dict[str, Any]:
     """The old funnel document as a flow document (validate it with `Flow`)."""
-    old = LegacyFunnel.model_validate(document)
-    languages = list(old.languages)
-    texts = old.texts
+    return _Converter(LegacyFunnel.model_validate(document)).flow()
 
-    def text(key: str) -> dict[str, str]:
-        return dict(texts.get(key) or {})
 
-    def safe(node_id: str) -> str:
-        return re.sub(r"[^A-Za-z0-9_.:-]", "_", node_id)[:64] or "node"
+class _Converter:
+    """The old funnel's parts, each written as the flow nodes it stood for (in the order users' flows list them)."""
 
-    gpu_input = next((name for name, node in old.nodes.items() if node.action == "gpu_custom"), None)
-    # The typed-GPU step keeps the id users' stored states already name.
-    aliases = {name: safe(name) for name in old.nodes}
-    if gpu_input:
-        aliases[gpu_input] = "diy_gpu_custom"
+    def __init__(self, old: LegacyFunnel) -> None:
+        self.old = old
+        self.languages: list[str] = list(old.languages)
+        gpu_input = next((name for name, node in old.nodes.items() if node.action == "gpu_custom"), None)
+        # The typed-GPU step keeps the id users' stored states already name.
+        self.aliases = {name: _safe(name) for name in old.nodes}
+        if gpu_input:
+            self.aliases[gpu_input] = "diy_gpu_custom"
+        self.start = self.node_ref(old.start_node)
+        self.sections = {section.id: section for section in old.faq_sections}
+        self.gpus = {gpu.id: gpu for gpu in old.gpu_audit}
+        self.discovery_keys = [step.key for step in old.discovery]
+        self.nodes: dict[str, dict[str, Any]] = {}
 
-    def node_ref(name: str) -> str:
-        return aliases.get(name, safe(name))
+    def flow(self) -> dict[str, Any]:
+        for name, node in self.old.nodes.items():
+            self._old_node(name, node)
+        self._quiz()
+        self._gpu_audit()
+        self._discovery()
+        self._quote()
+        self._spec()
+        self._faq()
+        return _without_unreachable(self._document())
 
-    start = node_ref(old.start_node)
-    sections = {section.id: section for section in old.faq_sections}
-    gpus = {gpu.id: gpu for gpu in old.gpu_audit}
+    # ---- texts, node ids, buttons
 
-    def target(reply_id: str) -> tuple[str, dict[str, Any]]:
+    def text(self, key: str) -> dict[str, str]:
+        return _copy(self.old.texts.get(key))
+
+    def node_ref(self, name: str) -> str:
+        return self.aliases.get(name, _safe(name))
+
+    def target(self, reply_id: str) -> tuple[str, dict[str, Any]]:
         """Where an old reply id leads, as the engine routed it (handlers first, then routes)."""
         prefix, _, action = reply_id.partition(":")
-        if prefix == "sales":
-            parts = action.split(":")
-            if action == "gpu_list":
-                return "gpu_list", {}
-            if parts[0] == "gpu" and len(parts) == 2 and parts[1] in gpus:
-                return "gpu_lookup", {"gpu_choice": parts[1]}
-        if prefix == "faq":
-            for marker in ("cat_", "back_"):
-                if action.startswith(marker) and action[len(marker):] in sections:
-                    return f"faq_{action[len(marker):]}", {}
-            if any(action in section.keys for section in old.faq_sections):
-                return f"faq_answer_{action}", {}
-        if reply_id in old.routes:
-            return node_ref(old.routes[reply_id]), {}
-        return start, {}
+        handler = {"sales": self._sales_target, "faq": self._faq_target}.get(prefix)
+        handled = handler(action) if handler else None
+        if handled is not None:
+            return handled
+        if reply_id in self.old.routes:
+            return self.node_ref(self.old.routes[reply_id]), {}
+        return self.start, {}
 
-    def button(reply_id: str, title: dict[str, str]) -> dict[str, Any]:
-        next_node, assigned = target(reply_id)
-        return {"id": reply_id, "title": dict(title), "next": next_node, **({"set": assigned} if assigned else {})}
+    def _sales_target(self, action: str) -> tuple[str, dict[str, Any]] | None:
+        parts = action.split(":")
+        if action == "gpu_list":
+            return "gpu_list", {}
+        if parts[0] == "gpu" and len(parts) == 2 and parts[1] in self.gpus:
+            return "gpu_lookup", {"gpu_choice": parts[1]}
+        return None
 
-    def menu_button() -> dict[str, Any]:
-        return button("nav:menu", text("menu"))
+    def _faq_target(self, action: str) -> tuple[str, dict[str, Any]] | None:
+        for marker in ("cat_", "back_"):
+            if action.startswith(marker) and action[len(marker):] in self.sections:
+                return f"faq_{action[len(marker):]}", {}
+        if any(action in section.keys for section in self.old.faq_sections):
+            return f"faq_answer_{action}", {}
+        return None
 
-    nodes: dict[str, dict[str, Any]] = {}
-    first_question = f"quiz_{old.quiz[0].id}"
-    discovery_keys = [step.key for step in old.discovery]
+    def button(self, reply_id: str, title: AnyText) -> dict[str, Any]:
+        next_node, assigned = self.target(reply_id)
+        return {"id": reply_id, "title": _copy(title), "next": next_node, **({"set": assigned} if assigned else {})}
+
+    def menu_button(self) -> dict[str, Any]:
+        return self.button("nav:menu", self.text("menu"))
 
     # ---- the old nodes, their actions as the nodes they stood for
-    for name, node in old.nodes.items():
-        localized = {lang: _escape(value) for lang, value in node.text.items()}
+
+    def _old_node(self, name: str, node: Node) -> None:
         chain = {"quiz_start": "quiz_reset", "discovery_start": "discovery_reset"}.get(node.action or "")
         if node.action == "spec":
-            nodes["spec_check"] = {"kind": "branch", "cases": [{"when": [
-                {"var": f"discovery.{key}", "is_set": True} for key in discovery_keys], "next": node_ref(name)}],
-                "default": "spec_missing"}
+            self.nodes["spec_check"] = {"kind": "branch", "cases": [{"when": [
+                {"var": f"discovery.{key}", "is_set": True} for key in self.discovery_keys],
+                "next": self.node_ref(name)}], "default": "spec_missing"}
             chain = "spec_summary"
-        then = chain or (node_ref(node.then) if node.then else None)
+        then = chain or (self.node_ref(node.then) if node.then else None)
         if node.action == "gpu_custom":
-            nodes[node_ref(name)] = {"kind": "ask", "text": localized, "var": "gpu_model", "max_chars": 60,
-                                     "next": "gpu_lookup_typed"}
-            continue
-        shown: dict[str, Any] = {"text": localized}
+            self.nodes[self.node_ref(name)] = {"kind": "ask", "text": _escaped(node.text), "var": "gpu_model",
+                                               "max_chars": 60, "next": "gpu_lookup_typed"}
+            return
+        shown: dict[str, Any] = {"text": _escaped(node.text)}
         for part in ("header", "footer"):
             value = getattr(node, part)
             if value:
-                shown[part] = {lang: _escape(v) for lang, v in value.items()}
+                shown[part] = _escaped(value)
         if node.buttons:
-            nodes[node_ref(name)] = {"kind": "buttons", **shown,
-                                     "buttons": [button(b.id, b.title) for b in node.buttons]}
+            self.nodes[self.node_ref(name)] = {"kind": "buttons", **shown,
+                                               "buttons": [self.button(b.id, b.title) for b in node.buttons]}
         elif node.sections:
-            nodes[node_ref(name)] = {"kind": "list", **shown, "button": dict(node.list_button or {}), "sections": [
-                {**({"title": dict(s.title)} if s.title else {}), "rows": [
-                    {**button(r.id, r.title), **({"description": dict(r.description)} if r.description else {})}
-                    for r in s.rows]} for s in node.sections]}
+            self.nodes[self.node_ref(name)] = {"kind": "list", **shown, "button": _copy(node.list_button),
+                                               "sections": [self._section(s) for s in node.sections]}
         else:
             if node.input_state and not then:
-                then = node.input_state if node.input_state in {s.state for s in old.discovery} else None
-            nodes[node_ref(name)] = {"kind": "message", **shown, **({"next": then} if then else {})}
+                then = node.input_state if node.input_state in {s.state for s in self.old.discovery} else None
+            self.nodes[self.node_ref(name)] = {"kind": "message", **shown, **({"next": then} if then else {})}
+
+    def _section(self, section: NodeSection) -> dict[str, Any]:
+        return {**({"title": _copy(section.title)} if section.title else {}), "rows": [
+            {**self.button(r.id, r.title), **({"description": _copy(r.description)} if r.description else {})}
+            for r in section.rows]}
 
     # ---- quiz: multi-choice questions, single-choice lists, the segment
-    nodes["quiz_reset"] = {"kind": "set", "next": first_question, "assign": [
-        {"var": var, "value": None} for question in old.quiz
-        for var in (f"quiz.{question.id}", f"quiz_titles.{question.id}")] + [{"var": "segment", "value": None}]}
-    for index, question in enumerate(old.quiz):
-        following = f"quiz_{old.quiz[index + 1].id}" if index + 1 < len(old.quiz) else "segment"
-        options = [{"id": f"sales:qa:{question.id}:{o.id}", "title": dict(o.title),
-                    **({"description": dict(o.description)} if o.description else {})} for o in question.options]
+
+    def _quiz(self) -> None:
+        old = self.old
+        self.nodes["quiz_reset"] = {"kind": "set", "next": f"quiz_{old.quiz[0].id}", "assign": [
+            {"var": var, "value": None} for question in old.quiz
+            for var in (f"quiz.{question.id}", f"quiz_titles.{question.id}")] + [{"var": "segment", "value": None}]}
+        for index, question in enumerate(old.quiz):
+            following = f"quiz_{old.quiz[index + 1].id}" if index + 1 < len(old.quiz) else "segment"
+            self.nodes[f"quiz_{question.id}"] = self._question(question, following)
+        self.nodes["segment"] = {"kind": "branch", "cases": [
+            {"when": [{"var": f"quiz.{question}", "in": list(chosen)} for question, chosen in rule.when.items()],
+             "next": f"segment_{rule.segment}"} for rule in old.segment_rules],
+            "default": f"segment_{old.default_segment}"}
+        for segment, node_name in old.segment_nodes.items():
+            self.nodes[f"segment_{segment}"] = {"kind": "set", "assign": [{"var": "segment", "value": segment}],
+                                                "next": self.node_ref(node_name)}
+
+    def _question(self, question: QuizQuestion, following: str) -> dict[str, Any]:
+        options = [{"id": f"sales:qa:{question.id}:{o.id}", "title": _copy(o.title),
+                    **({"description": _copy(o.description)} if o.description else {})} for o in question.options]
         if question.multi:
-            nodes[f"quiz_{question.id}"] = {
-                "kind": "multi_choice", "text": dict(question.text), "button": text("choose"),
+            return {
+                "kind": "multi_choice", "text": _copy(question.text), "button": self.text("choose"),
                 "options": [{**option, "value": o.id} for option, o in zip(options, question.options, strict=True)],
                 "var": f"quiz.{question.id}", "label_var": f"quiz_titles.{question.id}",
-                "picked": text("picked"),
-                "more": {"id": f"sales:qm:{question.id}", "title": text("more")},
-                "done": {"id": f"sales:qd:{question.id}", "title": text("done")}, "next": following}
-        else:
-            nodes[f"quiz_{question.id}"] = {
-                "kind": "list", "text": dict(question.text), "button": text("choose"), "sections": [{"rows": [
-                    {**option, "next": following, "set": {f"quiz.{question.id}": [o.id],
-                                                          f"quiz_titles.{question.id}": ["{option.title}"]}}
-                    for option, o in zip(options, question.options, strict=True)]}]}
-    nodes["segment"] = {"kind": "branch", "cases": [
-        {"when": [{"var": f"quiz.{question}", "in": list(chosen)} for question, chosen in rule.when.items()],
-         "next": f"segment_{rule.segment}"} for rule in old.segment_rules],
-        "default": f"segment_{old.default_segment}"}
-    for segment, node_name in old.segment_nodes.items():
-        nodes[f"segment_{segment}"] = {"kind": "set", "assign": [{"var": "segment", "value": segment}],
-                                       "next": node_ref(node_name)}
+                "picked": self.text("picked"),
+                "more": {"id": f"sales:qm:{question.id}", "title": self.text("more")},
+                "done": {"id": f"sales:qd:{question.id}", "title": self.text("done")}, "next": following}
+        return {
+            "kind": "list", "text": _copy(question.text), "button": self.text("choose"), "sections": [{"rows": [
+                {**option, "next": following, "set": {f"quiz.{question.id}": [o.id],
+                                                      f"quiz_titles.{question.id}": ["{option.title}"]}}
+                for option, o in zip(options, question.options, strict=True)]}]}
 
     # ---- GPU audit
-    nodes["gpu_list"] = {"kind": "list", "text": text("gpu_intro"), "button": text("choose"), "sections": [{"rows": [
-        *[button(f"sales:gpu:{gpu.id}", {lang: gpu.name for lang in languages}) for gpu in old.gpu_audit],
-        button("sales:gpu_other", text("gpu_other"))][:10]}]}
-    nodes["gpu_lookup"] = {"kind": "lookup", "table": "gpu", "key": "{gpu_choice}", "next": "gpu_verdict",
-                           "not_found": start}
-    nodes["gpu_lookup_typed"] = {"kind": "lookup", "table": "gpu", "key": "{gpu_model}", "match": "contains",
-                                 "columns": ["aliases", "id"], "next": "gpu_verdict", "not_found": "gpu_unknown"}
-    url = {"url": old.github_url}
-    nodes["gpu_verdict"] = {"kind": "buttons", "buttons": [menu_button()], "text": {
-        lang: _rename(value, {"name": "table.gpu.name", "vram": "table.gpu.vram_gb", "runs": "table.gpu.runs"}, url)
-        for lang, value in text("gpu_verdict").items()}}
-    nodes["gpu_unknown"] = {"kind": "buttons", "buttons": [menu_button()], "text": {
-        lang: _rename(value, {"model": "gpu_model"}, url) for lang, value in text("gpu_unknown").items()}}
+
+    def _gpu_audit(self) -> None:
+        old, nodes = self.old, self.nodes
+        nodes["gpu_list"] = {"kind": "list", "text": self.text("gpu_intro"), "button": self.text("choose"),
+                             "sections": [{"rows": [
+                                 *[self.button(f"sales:gpu:{gpu.id}", {lang: gpu.name for lang in self.languages})
+                                   for gpu in old.gpu_audit],
+                                 self.button("sales:gpu_other", self.text("gpu_other"))][:10]}]}
+        nodes["gpu_lookup"] = {"kind": "lookup", "table": "gpu", "key": "{gpu_choice}", "next": "gpu_verdict",
+                               "not_found": self.start}
+        nodes["gpu_lookup_typed"] = {"kind": "lookup", "table": "gpu", "key": "{gpu_model}", "match": "contains",
+                                     "columns": ["aliases", "id"], "next": "gpu_verdict", "not_found": "gpu_unknown"}
+        url = {"url": old.github_url}
+        nodes["gpu_verdict"] = {"kind": "buttons", "buttons": [self.menu_button()], "text": {
+            lang: _rename(value, {"name": "table.gpu.name", "vram": "table.gpu.vram_gb", "runs": "table.gpu.runs"},
+                          url)
+            for lang, value in self.text("gpu_verdict").items()}}
+        nodes["gpu_unknown"] = {"kind": "buttons", "buttons": [self.menu_button()], "text": {
+            lang: _rename(value, {"model": "gpu_model"}, url) for lang, value in self.text("gpu_unknown").items()}}
 
     # ---- discovery, quote, spec
-    nodes["discovery_reset"] = {"kind": "set", "next": old.discovery[0].state, "assign": [
-        {"var": f"discovery.{key}", "value": None} for key in discovery_keys]}
-    for index, step in enumerate(old.discovery):
-        following = old.discovery[index + 1].state if index + 1 < len(old.discovery) else "quote_pricing"
-        nodes[step.state] = {"kind": "ask", "text": dict(step.question), "var": f"discovery.{step.key}",
-                             "next": following}
-    pricing = old.pricing
-    nodes["quote_pricing"] = {"kind": "lookup", "table": "pricing", "key": "default", "next": "quote_calc",
-                              "not_found": "quote_calc"}
-    nodes["quote_calc"] = {"kind": "set", "next": "quote_rush", "assign": [
+
+    def _discovery(self) -> None:
+        old = self.old
+        self.nodes["discovery_reset"] = {"kind": "set", "next": old.discovery[0].state, "assign": [
+            {"var": f"discovery.{key}", "value": None} for key in self.discovery_keys]}
+        for index, step in enumerate(old.discovery):
+            following = old.discovery[index + 1].state if index + 1 < len(old.discovery) else "quote_pricing"
+            self.nodes[step.state] = {"kind": "ask", "text": _copy(step.question), "var": f"discovery.{step.key}",
+                                      "next": following}
+
+    def _quote(self) -> None:
+        nodes, pricing = self.nodes, self.old.pricing
+        nodes["quote_pricing"] = {"kind": "lookup", "table": "pricing", "key": "default", "next": "quote_calc",
+                                  "not_found": "quote_calc"}
+        nodes["quote_calc"] = {"kind": "set", "next": "quote_rush", "assign": _quote_calculation()}
+        nodes["quote_rush"] = {"kind": "branch", "cases": [{"when": [{"var": "quote.urgent", "equals": True}],
+                                                            "next": "quote_rush_line"}], "default": "quote"}
+        nodes["quote_rush_line"] = {"kind": "set", "next": "quote", "assign": [{"var": "quote.rush_line", "text": {
+            lang: _rename(value, {"percent": "table.pricing.rush_surcharge_percent"})
+            for lang, value in self.text("rush").items()}}]}
+
+        def alternatives(lang: str) -> str:
+            return "\n".join(f"• {_in(a.name, lang)}: {_money(a.price, pricing.currency)}: {_in(a.description, lang)}"
+                             for a in pricing.alternatives)
+
+        nodes["quote"] = {"kind": "buttons", "text": {lang: _rename(value, {
+            "total": "quote.total_text", "base": "quote.base_text", "integrations": "quote.integrations",
+            "integrations_cost": "quote.integrations_cost_text", "users": "quote.users",
+            "users_cost": "quote.users_cost_text", "rush": "quote.rush_line"}, {"alternatives": alternatives(lang)})
+            for lang, value in self.text("quote").items()},
+            "buttons": [self.button("tz:generate", self.text("get_spec")), self.menu_button()]}
+
+    def _spec(self) -> None:
+        old, nodes = self.old, self.nodes
+        custom = old.nodes.get("seg_custom")
+        restart = self.button("sales:custom_start", custom.buttons[0].title) if custom and custom.buttons \
+            else self.menu_button()
+        nodes["spec_missing"] = {"kind": "buttons", "text": _escaped(self.text("spec_missing")),
+                                 "buttons": [restart, self.menu_button()] if restart["id"] != "nav:menu"
+                                 else [restart]}
+        nodes["spec_summary"] = {"kind": "set", "next": "spec_text", "assign": [
+            {"var": "quiz_summary", "expr": "join('; ', " + ", ".join(f"quiz_titles.{q.id}" for q in old.quiz)
+                                            + ") or '-'"}]}
+        nodes["spec_text"] = {"kind": "message", "text": {lang: _rename(value, {
+            "answers": "quiz_summary", **{key: f"discovery.{key}" for key in self.discovery_keys}})
+            for lang, value in self.text("spec").items()}}
+        # Routes that reached the spec through its action now pass the check first.
+        spec_nodes = {self.node_ref(name) for name, node in old.nodes.items() if node.action == "spec"}
+        for built in nodes.values():
+            for option in [*built.get("buttons", []), *(r for s in built.get("sections", []) for r in s["rows"])]:
+                if option["next"] in spec_nodes:
+                    option["next"] = "spec_check"
+
+    # ---- FAQ
+
+    def _faq(self) -> None:
+        old = self.old
+        for section in old.faq_sections:
+            self.nodes[f"faq_{section.id}"] = {
+                "kind": "list", "button": self.text("choose"),
+                "text": {lang: _rename(value, {}, {"title": _in(section.title, lang)}) for lang, value in
+                         self.text("faq_section").items()},
+                "sections": [{"rows": [{"id": f"faq:{key}", "title": _copy(old.faq_titles.get(key) or {"en": key}),
+                                        "next": f"faq_answer_{key}"} for key in section.keys]}]}
+            for key in section.keys:
+                self.nodes.setdefault(f"faq_answer_{key}", {
+                    "kind": "buttons", "text": _escaped(old.faq_answers.get(key) or {"en": key}),
+                    "buttons": [{"id": f"faq:back_{section.id}", "title": self.text("back"),
+                                 "next": f"faq_{section.id}"}, self.menu_button()]})
+
+    # ---- the document
+
+    def _document(self) -> dict[str, Any]:
+        old, pricing = self.old, self.old.pricing
+        menu_target = self.node_ref(old.routes["nav:menu"]) if "nav:menu" in old.routes else self.start
+        menu_route = old.routes.get("nav:menu", old.start_node)
+        return {
+            "version": 2, "languages": self.languages, "start": self.start,
+            "routes": {"greetings": {lang: list(words) for lang, words in old.greetings.items()},
+                       "menu": {"ids": [rid for rid in ("nav:menu", "nav:home")
+                                        if old.routes.get(rid, old.start_node) == menu_route],
+                                "node": menu_target},
+                       "back": {"ids": ["nav:back"]},
+                       "stop_words": list(old.stop_words), "start_words": list(old.start_words)},
+            "texts": {name: self.text(name) for name in ("opted_out", "opted_in", "rate_limited")
+                      if old.texts.get(name)},
+            "tables": {
+                "gpu": {"key": "id", "rows": [{"id": g.id, "name": g.name, "vram_gb": g.vram_gb,
+                                               "aliases": g.aliases, "runs": _copy(g.runs)} for g in old.gpu_audit]},
+                "pricing": {"key": "plan", "rows": [{"plan": "default", "currency": pricing.currency,
+                                                     "base": pricing.base, "per_integration": pricing.per_integration,
+                                                     "per_100_users": pricing.per_100_users,
+                                                     "rush_surcharge_percent": pricing.rush_surcharge_percent}]}},
+            "nodes": self.nodes,
+        }
+
+
+def _quote_calculation() -> list[dict[str, Any]]:
+    """The quote's arithmetic, as the old engine computed it."""
+    return [
         {"var": "quote.users", "expr": "number(discovery.users, 10)"},
         {"var": "quote.integrations", "expr": "count_items(discovery.integrations, 'none', 'no', 'нет', '-', "
                                               "'никаких')"},
@@ -341,77 +478,8 @@ def convert_legacy(document: dict[str, Any]) -> dict[str, Any]:
           for name, source in (("total", "quote.total"), ("base", "table.pricing.base"),
                                ("integrations_cost", "quote.integrations_cost"),
                                ("users_cost", "quote.users_cost"))],
-        {"var": "quote.rush_line", "value": None}]}
-    nodes["quote_rush"] = {"kind": "branch", "cases": [{"when": [{"var": "quote.urgent", "equals": True}],
-                                                        "next": "quote_rush_line"}], "default": "quote"}
-    nodes["quote_rush_line"] = {"kind": "set", "next": "quote", "assign": [{"var": "quote.rush_line", "text": {
-        lang: _rename(value, {"percent": "table.pricing.rush_surcharge_percent"})
-        for lang, value in text("rush").items()}}]}
-
-    def alternatives(lang: str) -> str:
-        return "\n".join(f"• {_in(a.name, lang)}: {_money(a.price, pricing.currency)}: {_in(a.description, lang)}"
-                         for a in pricing.alternatives)
-
-    nodes["quote"] = {"kind": "buttons", "text": {lang: _rename(value, {
-        "total": "quote.total_text", "base": "quote.base_text", "integrations": "quote.integrations",
-        "integrations_cost": "quote.integrations_cost_text", "users": "quote.users",
-        "users_cost": "quote.users_cost_text", "rush": "quote.rush_line"}, {"alternatives": alternatives(lang)})
-        for lang, value in text("quote").items()},
-        "buttons": [button("tz:generate", text("get_spec")), menu_button()]}
-    custom = old.nodes.get("seg_custom")
-    restart = button("sales:custom_start", dict(custom.buttons[0].title)) if custom and custom.buttons \
-        else menu_button()
-    nodes["spec_missing"] = {"kind": "buttons", "text": {lang: _escape(v) for lang, v in text("spec_missing").items()},
-                             "buttons": [restart, menu_button()] if restart["id"] != "nav:menu" else [restart]}
-    nodes["spec_summary"] = {"kind": "set", "next": "spec_text", "assign": [
-        {"var": "quiz_summary", "expr": "join('; ', " + ", ".join(f"quiz_titles.{q.id}" for q in old.quiz)
-                                        + ") or '-'"}]}
-    nodes["spec_text"] = {"kind": "message", "text": {lang: _rename(value, {
-        "answers": "quiz_summary", **{key: f"discovery.{key}" for key in discovery_keys}})
-        for lang, value in text("spec").items()}}
-    # Routes that reached the spec through its action now pass the check first.
-    spec_nodes = {node_ref(name) for name, node in old.nodes.items() if node.action == "spec"}
-    for node in nodes.values():
-        for option in [*node.get("buttons", []), *(r for s in node.get("sections", []) for r in s["rows"])]:
-            if option["next"] in spec_nodes:
-                option["next"] = "spec_check"
-
-    # ---- FAQ
-    for section in old.faq_sections:
-        nodes[f"faq_{section.id}"] = {
-            "kind": "list", "button": text("choose"),
-            "text": {lang: _rename(value, {}, {"title": _in(section.title, lang)}) for lang, value in
-                     text("faq_section").items()},
-            "sections": [{"rows": [{"id": f"faq:{key}", "title": dict(old.faq_titles.get(key) or {"en": key}),
-                                    "next": f"faq_answer_{key}"} for key in section.keys]}]}
-        for key in section.keys:
-            nodes.setdefault(f"faq_answer_{key}", {
-                "kind": "buttons", "text": {lang: _escape(v) for lang, v in (old.faq_answers.get(key) or
-                                                                             {"en": key}).items()},
-                "buttons": [{"id": f"faq:back_{section.id}", "title": text("back"), "next": f"faq_{section.id}"},
-                            menu_button()]})
-
-    menu_target = node_ref(old.routes["nav:menu"]) if "nav:menu" in old.routes else start
-    menu_route = old.routes.get("nav:menu", old.start_node)
-    flow = {
-        "version": 2, "languages": languages, "start": start,
-        "routes": {"greetings": {lang: list(words) for lang, words in old.greetings.items()},
-                   "menu": {"ids": [rid for rid in ("nav:menu", "nav:home")
-                                    if old.routes.get(rid, old.start_node) == menu_route],
-                            "node": menu_target},
-                   "back": {"ids": ["nav:back"]},
-                   "stop_words": list(old.stop_words), "start_words": list(old.start_words)},
-        "texts": {name: text(name) for name in ("opted_out", "opted_in", "rate_limited") if texts.get(name)},
-        "tables": {
-            "gpu": {"key": "id", "rows": [{"id": g.id, "name": g.name, "vram_gb": g.vram_gb, "aliases": g.aliases,
-                                           "runs": dict(g.runs)} for g in old.gpu_audit]},
-            "pricing": {"key": "plan", "rows": [{"plan": "default", "currency": pricing.currency, "base": pricing.base,
-                                                 "per_integration": pricing.per_integration,
-                                                 "per_100_users": pricing.per_100_users,
-                                                 "rush_surcharge_percent": pricing.rush_surcharge_percent}]}},
-        "nodes": nodes,
-    }
-    return _without_unreachable(flow)
+        {"var": "quote.rush_line", "value": None},
+    ]
 
 
 def _without_unreachable(flow: dict[str, Any]) -> dict[str, Any]:

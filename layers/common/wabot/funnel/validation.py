@@ -9,7 +9,9 @@ Warnings: unreachable nodes, variables read but never set on any path.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -17,7 +19,9 @@ from pydantic import ValidationError
 from wabot.funnel.engine import Renderer
 from wabot.funnel.expressions import ExpressionError, check_pattern, expression_names, render, template_fields
 from wabot.funnel.flow import (
+    NODE_KINDS,
     RESERVED_VAR_ROOTS,
+    WAITING_KINDS,
     AskNode,
     BranchNode,
     ButtonsNode,
@@ -85,41 +89,51 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
         part == "str" or "[" in part or part.startswith("function-"))))
 
 
-_NODE_KINDS = {"message", "buttons", "list", "ask", "multi_choice", "set", "branch", "lookup", "handoff", "llm", "end"}
+_NODE_KINDS = set(NODE_KINDS)
 
 
 # ---- the checks --------------------------------------------------------------------------------
 
 
+def _button_texts(node: ButtonsNode) -> list[tuple[Loc, Text | None]]:
+    return [(("buttons", i, "title"), button.title) for i, button in enumerate(node.buttons)]
+
+
+def _list_texts(node: ListNode) -> list[tuple[Loc, Text | None]]:
+    found: list[tuple[Loc, Text | None]] = []
+    for s, section in enumerate(node.sections):
+        found.append((("sections", s, "title"), section.title))
+        for r, row in enumerate(section.rows):
+            found += [(("sections", s, "rows", r, "title"), row.title),
+                      (("sections", s, "rows", r, "description"), row.description)]
+    return found
+
+
+def _choice_texts(node: MultiChoiceNode) -> list[tuple[Loc, Text | None]]:
+    found: list[tuple[Loc, Text | None]] = []
+    for i, option in enumerate(node.options):
+        found += [(("options", i, "title"), option.title), (("options", i, "description"), option.description)]
+    return [*found, (("more", "title"), node.more.title), (("done", "title"), node.done.title)]
+
+
+def _assignment_texts(node: SetNode) -> list[tuple[Loc, Text | None]]:
+    return [(("assign", i, "text"), assignment.text) for i, assignment in enumerate(node.assign)]
+
+
+# The texts of a node's parts (options, rows, assignments), by node kind.
+_PART_TEXTS: dict[str, Callable[[Any], list[tuple[Loc, Text | None]]]] = {
+    "buttons": _button_texts, "list": _list_texts, "multi_choice": _choice_texts, "set": _assignment_texts,
+}
+_NODE_TEXT_FIELDS = ("text", "header", "footer", "button", "invalid", "picked", "prompt")
+
+
 def _texts(node: Any) -> list[tuple[Loc, Text]]:
     """Every text of a node with its field path."""
-    found: list[tuple[Loc, Text]] = []
-
-    def add(loc: Loc, text: Text | None) -> None:
-        if text is not None:
-            found.append((loc, text))
-
-    for name in ("text", "header", "footer", "button", "invalid", "picked", "prompt"):
-        add((name,), getattr(node, name, None))
-    if isinstance(node, ButtonsNode):
-        for i, button in enumerate(node.buttons):
-            add(("buttons", i, "title"), button.title)
-    if isinstance(node, ListNode):
-        for s, section in enumerate(node.sections):
-            add(("sections", s, "title"), section.title)
-            for r, row in enumerate(section.rows):
-                add(("sections", s, "rows", r, "title"), row.title)
-                add(("sections", s, "rows", r, "description"), row.description)
-    if isinstance(node, MultiChoiceNode):
-        for i, option in enumerate(node.options):
-            add(("options", i, "title"), option.title)
-            add(("options", i, "description"), option.description)
-        add(("more", "title"), node.more.title)
-        add(("done", "title"), node.done.title)
-    if isinstance(node, SetNode):
-        for i, assignment in enumerate(node.assign):
-            add(("assign", i, "text"), assignment.text)
-    return found
+    found: list[tuple[Loc, Text | None]] = [((name,), getattr(node, name, None)) for name in _NODE_TEXT_FIELDS]
+    parts = _PART_TEXTS.get(node.kind)
+    if parts is not None:
+        found += parts(node)
+    return [(loc, text) for loc, text in found if text is not None]
 
 
 def _edges(node: Any) -> list[tuple[Loc, str]]:
@@ -143,7 +157,7 @@ def _edges(node: Any) -> list[tuple[Loc, str]]:
 
 def _automatic(node: Any) -> list[str]:
     """The nodes entered right after this one without waiting for the user."""
-    if isinstance(node, ButtonsNode | ListNode | AskNode | MultiChoiceNode | EndNode):
+    if node.kind in WAITING_KINDS or isinstance(node, EndNode):
         return []
     if isinstance(node, LlmNode) and node.prompt is None:
         return []
@@ -160,150 +174,204 @@ def _options(node: Any) -> list[tuple[Loc, Any]]:
 
 
 def check(flow: Flow) -> list[Problem]:
-    problems: list[Problem] = []
-    nodes = flow.nodes
+    return _Check(flow).run()
 
-    def error(loc: Loc, msg: str) -> None:
-        problems.append(Problem(loc, msg))
 
-    if flow.default_language and flow.default_language not in flow.languages:
-        error(("default_language",), "must be one of languages")
-    if flow.start not in nodes:
-        error(("start",), f"unknown node {flow.start!r}")
-    if flow.routes.menu and flow.routes.menu.node not in nodes:
-        error(("routes", "menu", "node"), f"unknown node {flow.routes.menu.node!r}")
-    for name, node in nodes.items():
-        for loc, target in _edges(node):
-            if target not in nodes:
-                error(("nodes", name, *loc), f"unknown node {target!r}")
+class _Check:
+    """One pass over a flow; `written` and `read` collect the variables for the unset-variable warnings."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.problems: list[Problem] = []
+        self.written: set[str] = set(flow.variables)
+        self.read: list[tuple[Loc, str]] = []
+        # What each node kind adds to the variables check (reads, writes, its own errors).
+        self._variable_checks: dict[str, Callable[[Loc, Any], None]] = {
+            "ask": self._ask, "multi_choice": self._multi_choice, "buttons": self._option_sets,
+            "list": self._option_sets, "set": self._assignments, "branch": self._branch, "lookup": self._lookup,
+            "handoff": self._handoff,
+        }
+
+    def run(self) -> list[Problem]:
+        self._references()
+        self._templates()
+        for name, node in self.flow.nodes.items():
+            self._variables(("nodes", name), node)
+        self._table_keys()
+        self._unset_variables()
+        self._reply_ids()
+        for language in self.flow.languages:
+            for name, node in self.flow.nodes.items():
+                self.problems += _limit_problems(self.flow, name, node, language)
+        self.problems += _graph_problems(self.flow)
+        return self.problems
+
+    def error(self, loc: Loc, msg: str) -> None:
+        self.problems.append(Problem(loc, msg))
+
+    def warn(self, loc: Loc, msg: str) -> None:
+        self.problems.append(Problem(loc, msg, "warning"))
+
+    def _names(self, where: Loc, names_in: Callable[[str], list[str]], source: str) -> list[str]:
+        """The variables a template or expression reads; [] (and an error) when it is malformed."""
+        try:
+            return names_in(source)
+        except ExpressionError as exc:
+            self.error(where, str(exc))
+            return []
+
+    def _reads(self, where: Loc, source: str, names_in: Callable[[str], list[str]] = template_fields) -> None:
+        self.read += [(where, name) for name in self._names(where, names_in, source)]
+
+    # ---- structure
+
+    def _references(self) -> None:
+        flow, nodes = self.flow, self.flow.nodes
+        if flow.default_language and flow.default_language not in flow.languages:
+            self.error(("default_language",), "must be one of languages")
+        if flow.start not in nodes:
+            self.error(("start",), f"unknown node {flow.start!r}")
+        if flow.routes.menu and flow.routes.menu.node not in nodes:
+            self.error(("routes", "menu", "node"), f"unknown node {flow.routes.menu.node!r}")
+        for name, node in nodes.items():
+            for loc, target in _edges(node):
+                if target not in nodes:
+                    self.error(("nodes", name, *loc), f"unknown node {target!r}")
 
     # ---- texts: translations and templates
-    written: set[str] = set(flow.variables)
-    read: list[tuple[Loc, str]] = []
-    for name, node in nodes.items():
-        for loc, text in _texts(node):
-            where = ("nodes", name, *loc)
-            if isinstance(text, dict):
-                for language in flow.languages:
-                    if language not in text:
-                        error(where, f"no {language!r} text")
-            for value in ([text] if isinstance(text, str) else text.values()):
-                try:
-                    read += [(where, field) for field in template_fields(value)]
-                except ExpressionError as exc:
-                    error(where, str(exc))
-    for name in ("opted_out", "opted_in", "rate_limited", "invalid", "voice_not_understood"):
-        text = getattr(flow.texts, name)
-        for value in ([text] if isinstance(text, str) else text.values()):
-            try:
-                template_fields(value)
-            except ExpressionError as exc:
-                error(("texts", name), str(exc))
+
+    def _templates(self) -> None:
+        for name, node in self.flow.nodes.items():
+            for loc, text in _texts(node):
+                self._text(("nodes", name, *loc), text)
+        for name in ("opted_out", "opted_in", "rate_limited", "invalid", "voice_not_understood"):
+            for value in _variants(getattr(self.flow.texts, name)):
+                self._names(("texts", name), template_fields, value)
+
+    def _text(self, where: Loc, text: Text) -> None:
+        if isinstance(text, dict):
+            for language in self.flow.languages:
+                if language not in text:
+                    self.error(where, f"no {language!r} text")
+        for value in _variants(text):
+            self._reads(where, value)
 
     # ---- variables, expressions, tables
-    for name, node in nodes.items():
-        where: Loc = ("nodes", name)
-        if isinstance(node, AskNode | MultiChoiceNode):
-            written.add(node.var)
-            if isinstance(node, MultiChoiceNode) and node.label_var:
-                written.add(node.label_var)
-        if isinstance(node, AskNode) and node.validate_as.pattern is not None:
+
+    def _variables(self, where: Loc, node: Any) -> None:
+        kind_check = self._variable_checks.get(node.kind)
+        if kind_check is not None:
+            kind_check(where, node)
+        for var in _assigned(node):
+            if var.split(".")[0] in RESERVED_VAR_ROOTS:
+                self.error(where, f"{var!r}: variables under {', '.join(RESERVED_VAR_ROOTS)} are the engine's")
+
+    def _ask(self, where: Loc, node: AskNode) -> None:
+        self.written.add(node.var)
+        if node.validate_as.pattern is not None:
             try:
                 check_pattern(node.validate_as.pattern)
             except ExpressionError as exc:
-                error((*where, "validate", "pattern"), str(exc))
+                self.error((*where, "validate", "pattern"), str(exc))
+
+    def _multi_choice(self, where: Loc, node: MultiChoiceNode) -> None:
+        self.written.add(node.var)
+        if node.label_var:
+            self.written.add(node.label_var)
+
+    def _option_sets(self, where: Loc, node: ButtonsNode | ListNode) -> None:
         for loc, option in _options(node):
-            written.update(option.set)
+            self.written.update(option.set)
             for var, value in option.set.items():
-                for item in value if isinstance(value, list) else [value]:
-                    if isinstance(item, str):
-                        try:
-                            read += [((*where, *loc, "set", var), field) for field in template_fields(item)
-                                     if not field.startswith("option.")]
-                        except ExpressionError as exc:
-                            error((*where, *loc, "set", var), str(exc))
-        if isinstance(node, SetNode):
-            for i, assignment in enumerate(node.assign):
-                written.add(assignment.var)
-                if assignment.expr is not None:
-                    try:
-                        read += [((*where, "assign", i, "expr"), field) for field in expression_names(assignment.expr)]
-                    except ExpressionError as exc:
-                        error((*where, "assign", i, "expr"), str(exc))
-                if isinstance(assignment.value, str):
-                    try:
-                        read += [((*where, "assign", i, "value"), f) for f in template_fields(assignment.value)]
-                    except ExpressionError as exc:
-                        error((*where, "assign", i, "value"), str(exc))
-        if isinstance(node, BranchNode):
-            read += [((*where, "cases", i, "when", j, "var"), condition.var)
-                     for i, case in enumerate(node.cases) for j, condition in enumerate(case.when)]
-        if isinstance(node, LookupNode):
-            table = flow.tables.get(node.table)
-            if table is None:
-                error((*where, "table"), f"unknown table {node.table!r}")
-            else:
-                written.add(f"table.{node.table}")
-                for column in node.columns:
-                    if not any(column in row for row in table.rows):
-                        error((*where, "columns"), f"no column {column!r} in table {node.table!r}")
-            try:
-                read += [((*where, "key"), field) for field in template_fields(node.key)]
-            except ExpressionError as exc:
-                error((*where, "key"), str(exc))
-        if isinstance(node, HandoffNode) and node.note:
-            try:
-                read += [((*where, "note"), field) for field in template_fields(node.note)]
-            except ExpressionError as exc:
-                error((*where, "note"), str(exc))
-        for var in _assigned(node):
-            if var.split(".")[0] in RESERVED_VAR_ROOTS:
-                error(where, f"{var!r}: variables under {', '.join(RESERVED_VAR_ROOTS)} are the engine's")
-    for table_name, table in flow.tables.items():
-        for i, row in enumerate(table.rows):
-            if table.key not in row:
-                error(("tables", table_name, "rows", i), f"no key column {table.key!r}")
-    for where, field in read:
-        root = field.split(".")[0]
-        if root == "table":
-            parts = field.split(".")
-            table = flow.tables.get(parts[1]) if len(parts) > 1 else None
-            if table is None:
-                error(where, f"{{{field}}}: unknown table")
-            elif len(parts) > 2 and not any(parts[2] in row for row in table.rows):
-                error(where, f"{{{field}}}: no such column")
-            elif f"table.{parts[1]}" not in written:
-                problems.append(Problem(where, f"{{{field}}}: no lookup node finds a row of this table", "warning"))
-        elif field not in written and not (where[-1] == "picked" and field == "choice"):
-            problems.append(Problem(where, f"variable {field!r} is read but never set", "warning"))
+                templates = [item for item in (value if isinstance(value, list) else [value]) if isinstance(item, str)]
+                for template in templates:
+                    set_at = (*where, *loc, "set", var)
+                    self.read += [(set_at, name) for name in self._names(set_at, template_fields, template)
+                                  if not name.startswith("option.")]
+
+    def _assignments(self, where: Loc, node: SetNode) -> None:
+        for i, assignment in enumerate(node.assign):
+            self.written.add(assignment.var)
+            if assignment.expr is not None:
+                self._reads((*where, "assign", i, "expr"), assignment.expr, expression_names)
+            if isinstance(assignment.value, str):
+                self._reads((*where, "assign", i, "value"), assignment.value)
+
+    def _branch(self, where: Loc, node: BranchNode) -> None:
+        self.read += [((*where, "cases", i, "when", j, "var"), condition.var)
+                      for i, case in enumerate(node.cases) for j, condition in enumerate(case.when)]
+
+    def _lookup(self, where: Loc, node: LookupNode) -> None:
+        table = self.flow.tables.get(node.table)
+        if table is None:
+            self.error((*where, "table"), f"unknown table {node.table!r}")
+        else:
+            self.written.add(f"table.{node.table}")
+            for column in node.columns:
+                if not any(column in row for row in table.rows):
+                    self.error((*where, "columns"), f"no column {column!r} in table {node.table!r}")
+        self._reads((*where, "key"), node.key)
+
+    def _handoff(self, where: Loc, node: HandoffNode) -> None:
+        if node.note:
+            self._reads((*where, "note"), node.note)
+
+    def _table_keys(self) -> None:
+        for table_name, table in self.flow.tables.items():
+            for i, row in enumerate(table.rows):
+                if table.key not in row:
+                    self.error(("tables", table_name, "rows", i), f"no key column {table.key!r}")
+
+    def _unset_variables(self) -> None:
+        for where, field in self.read:
+            if field.split(".")[0] == "table":
+                self._table_field(where, field)
+            elif field not in self.written and not (where[-1] == "picked" and field == "choice"):
+                self.warn(where, f"variable {field!r} is read but never set")
+
+    def _table_field(self, where: Loc, field: str) -> None:
+        """{table.NAME.COLUMN}: a known table and column, and a lookup node that finds its row."""
+        parts = field.split(".")
+        table = self.flow.tables.get(parts[1]) if len(parts) > 1 else None
+        if table is None:
+            self.error(where, f"{{{field}}}: unknown table")
+        elif len(parts) > 2 and not any(parts[2] in row for row in table.rows):
+            self.error(where, f"{{{field}}}: no such column")
+        elif f"table.{parts[1]}" not in self.written:
+            self.warn(where, f"{{{field}}}: no lookup node finds a row of this table")
 
     # ---- reply ids: one meaning each
-    meaning: dict[str, tuple[Loc, Any]] = {}
-    menu = flow.routes.menu
-    for name, node in nodes.items():
-        for loc, option in _options(node):
-            if menu and option.id in menu.ids and option.next != menu.node:
-                error(("nodes", name, *loc, "next"), f"reply id {option.id!r} is the menu route's: it leads to "
-                      f"{menu.node!r}")
-    for name, node in nodes.items():
-        ids: list[tuple[Loc, str, Any]] = [((*loc, "id"), option.id, (option.next, option.set))
-                                           for loc, option in _options(node)]
-        if isinstance(node, MultiChoiceNode):
-            ids += [(("options", i, "id"), o.id, (name, "pick", o.id)) for i, o in enumerate(node.options)]
-            ids += [(("more", "id"), node.more.id, (name, "more")), (("done", "id"), node.done.id, (name, "done"))]
-        for loc, reply_id, effect in ids:
-            if reply_id in meaning and meaning[reply_id][1] != effect:
-                error(("nodes", name, *loc), f"reply id {reply_id!r} also means something else at "
-                      f"{'.'.join(map(str, meaning[reply_id][0]))}")
-            meaning.setdefault(reply_id, (("nodes", name, *loc), effect))
 
-    # ---- WhatsApp's limits, rendered in every language
-    for language in flow.languages:
-        for name, node in nodes.items():
-            problems += _limit_problems(flow, name, node, language)
+    def _reply_ids(self) -> None:
+        menu = self.flow.routes.menu
+        if menu:
+            for name, node in self.flow.nodes.items():
+                for loc, option in _options(node):
+                    if option.id in menu.ids and option.next != menu.node:
+                        self.error(("nodes", name, *loc, "next"), f"reply id {option.id!r} is the menu route's: "
+                                   f"it leads to {menu.node!r}")
+        meaning: dict[str, tuple[Loc, Any]] = {}
+        for name, node in self.flow.nodes.items():
+            for loc, reply_id, effect in _reply_effects(name, node):
+                if reply_id in meaning and meaning[reply_id][1] != effect:
+                    self.error(("nodes", name, *loc), f"reply id {reply_id!r} also means something else at "
+                               f"{'.'.join(map(str, meaning[reply_id][0]))}")
+                meaning.setdefault(reply_id, (("nodes", name, *loc), effect))
 
-    problems += _graph_problems(flow)
-    return problems
+
+def _variants(text: Text) -> list[str]:
+    """A text's templates: the one for all languages, or one per language."""
+    return [text] if isinstance(text, str) else list(text.values())
+
+
+def _reply_effects(name: str, node: Any) -> list[tuple[Loc, str, Any]]:
+    """Every reply id a node sends, with its field and what tapping it does."""
+    ids: list[tuple[Loc, str, Any]] = [((*loc, "id"), option.id, (option.next, option.set))
+                                       for loc, option in _options(node)]
+    if isinstance(node, MultiChoiceNode):
+        ids += [(("options", i, "id"), o.id, (name, "pick", o.id)) for i, o in enumerate(node.options)]
+        ids += [(("more", "id"), node.more.id, (name, "more")), (("done", "id"), node.done.id, (name, "done"))]
+    return ids
 
 
 def _assigned(node: Any) -> list[str]:
@@ -320,42 +388,47 @@ def _assigned(node: Any) -> list[str]:
 _MESSAGE_FIELDS = {"body": "text", "button": "button"}
 
 
+def _builds(renderer: Renderer, node: Any) -> list[tuple[Loc, Callable[[], Any]]]:
+    """What a node sends, each with the field its errors are reported on (() for the message's own fields)."""
+    if isinstance(node, MessageNode):
+        return [((), lambda: renderer.message(node))]
+    if isinstance(node, ButtonsNode):
+        return [((), lambda: renderer.buttons(node))]
+    if isinstance(node, ListNode):
+        return [((), lambda: renderer.list(node))]
+    if isinstance(node, MultiChoiceNode):
+        return [(("options",), lambda: renderer.choices(node)), (("picked",), lambda: renderer.picked(node))]
+    texts = [(field, getattr(node, field, None)) for field in ("text", "invalid")]
+    return [((field,), partial(renderer.text, value)) for field, value in texts if value is not None]
+
+
+def _node_loc(node: Any, prefix: Loc, message_loc: tuple[Any, ...]) -> Loc:
+    """A field of the WhatsApp message built by `_builds`, as the node's own field."""
+    loc = tuple(_MESSAGE_FIELDS.get(part, part) if isinstance(part, str) else part for part in message_loc)
+    if prefix == ("options",) and loc[:3] == ("sections", 0, "rows"):
+        loc = ("options", *loc[3:])
+    elif prefix and (not loc or loc[0] in ("text", "body")):
+        loc = prefix
+    elif prefix == ("picked",) and loc and loc[0] == "buttons":
+        loc = (("more", "done")[loc[1]] if len(loc) > 1 and loc[1] in (0, 1) else "more", *loc[2:])
+    if isinstance(node, MessageNode) and loc and loc[0] == "caption":
+        loc = ("text",)
+    return loc
+
+
 def _limit_problems(flow: Flow, name: str, node: Any, language: str) -> list[Problem]:
     """The node rendered with every placeholder one character long, against WhatsApp's limits."""
     def one_character(_: str) -> str:
         return "x"
 
     renderer = Renderer(lambda text: render(pick(text, language, flow.fallback_language), one_character), fit=False)
-    builds: list[tuple[Loc, Any]] = []
-    if isinstance(node, MessageNode):
-        builds.append(((), lambda: renderer.message(node)))
-    elif isinstance(node, ButtonsNode):
-        builds.append(((), lambda: renderer.buttons(node)))
-    elif isinstance(node, ListNode):
-        builds.append(((), lambda: renderer.list(node)))
-    elif isinstance(node, MultiChoiceNode):
-        builds += [(("options",), lambda: renderer.choices(node)), (("picked",), lambda: renderer.picked(node))]
-    for field in ("text", "invalid"):
-        value = getattr(node, field, None)
-        if value is not None and not isinstance(node, MessageNode | ButtonsNode | ListNode | MultiChoiceNode):
-            builds.append(((field,), lambda value=value: renderer.text(value)))
     problems = []
-    for prefix, build in builds:
+    for prefix, build in _builds(renderer, node):
         try:
             build()
         except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(_MESSAGE_FIELDS.get(part, part) if isinstance(part, str) else part
-                            for part in error["loc"])
-                if prefix == ("options",) and loc[:3] == ("sections", 0, "rows"):
-                    loc = ("options", *loc[3:])
-                elif prefix and (not loc or loc[0] in ("text", "body")):
-                    loc = prefix
-                elif prefix == ("picked",) and loc and loc[0] == "buttons":
-                    loc = (("more", "done")[loc[1]] if len(loc) > 1 and loc[1] in (0, 1) else "more", *loc[2:])
-                if isinstance(node, MessageNode) and loc and loc[0] == "caption":
-                    loc = ("text",)
-                problems.append(Problem(("nodes", name, *loc), f"{error['msg']} ({language})"))
+            problems += [Problem(("nodes", name, *_node_loc(node, prefix, error["loc"])),
+                                 f"{error['msg']} ({language})") for error in exc.errors()]
     return problems
 
 

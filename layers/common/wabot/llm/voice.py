@@ -75,7 +75,7 @@ def to_ogg_opus(audio: bytes) -> bytes:
     import av  # imported here: only voice replies pay for it at cold start
 
     try:
-        source = av.open(io.BytesIO(audio))
+        source = av.open(io.BytesIO(audio), "r")
         target_buffer = io.BytesIO()
         target = av.open(target_buffer, "w", format="ogg")
         stream: Any = target.add_stream("libopus", rate=OPUS_RATE)

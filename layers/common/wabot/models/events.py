@@ -7,13 +7,13 @@ reads them. The tenant travels inside every event: consumers never infer it from
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from wabot.tenancy import SLUG_PATTERN
 
-EVENT_SCHEMA_VERSION = 1
+EVENT_SCHEMA_VERSION: Final = 1
 
 
 def _digest(*parts: str) -> str:

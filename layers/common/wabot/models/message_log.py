@@ -14,10 +14,13 @@ TEXT_LIMIT = 1000
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 
+Sender = Literal["user", "bot", "llm", "manager", "system"]
+
+
 class LogEntry(BaseModel):
     at: float = Field(description="unix seconds")
     direction: Literal["in", "out", "event"]
-    sender: Literal["user", "bot", "llm", "manager", "system"]
+    sender: Sender
     actor: str | None = Field(default=None, description="the principal, for manager messages and events")
     type: str = Field(description="message type, or the event (handoff, release, timeout, held)")
     text: str | None = None
@@ -57,11 +60,14 @@ def inbound_entry(event: InboundEvent, at: float) -> LogEntry:
     return entry
 
 
-def outbound_entry(payload: dict[str, Any], wamid: str, at: float, sender: str, actor: str | None = None) -> LogEntry:
+def outbound_entry(payload: dict[str, Any], wamid: str, at: float, sender: Sender,
+                   actor: str | None = None) -> LogEntry:
     """A Graph API message body we sent, shortened to what the inbox shows."""
     kind = str(payload.get("type", ""))
-    entry = LogEntry(at=at, direction="out", sender=sender, actor=actor, type=kind, wamid=wamid or None)  # type: ignore[arg-type]
-    body = payload.get(kind) if isinstance(payload.get(kind), dict) else {}
+    entry = LogEntry(at=at, direction="out", sender=sender, actor=actor, type=kind, wamid=wamid or None)
+    body = payload.get(kind)
+    if not isinstance(body, dict):
+        body = {}
     if kind == "text":
         entry.text = _short(body.get("body"))
     elif kind == "interactive":

@@ -10,7 +10,7 @@ business-scoped user id (BSUID) is then the only identity.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
 
@@ -214,8 +214,9 @@ class MessageContext(MetaModel):
     referred_product: dict[str, Any] | None = None
 
 
-def _content(model):
-    return Annotated[model | None, WrapValidator(_lenient)]
+_Content = TypeVar("_Content", bound=BaseModel)
+# A message part: the model, or None when Meta sent a shape we do not know.
+Lenient = Annotated[_Content | None, WrapValidator(_lenient)]
 
 
 class MessageEnvelope(MetaModel):
@@ -233,26 +234,26 @@ class MessageEnvelope(MetaModel):
 class Message(MessageEnvelope):
     """One inbound message with its content validated. Only the field named by `type` is set."""
 
-    context: _content(MessageContext) = None
+    context: Lenient[MessageContext] = None
     referral: dict[str, Any] | None = None
     group_id: str | None = None
     errors: Errors = Field(default_factory=list)
 
-    text: _content(TextContent) = None
-    interactive: _content(InteractiveContent) = None
-    button: _content(TemplateButtonContent) = None
-    image: _content(MediaContent) = None
-    audio: _content(MediaContent) = None
-    video: _content(MediaContent) = None
-    document: _content(MediaContent) = None
-    sticker: _content(MediaContent) = None
-    location: _content(LocationContent) = None
+    text: Lenient[TextContent] = None
+    interactive: Lenient[InteractiveContent] = None
+    button: Lenient[TemplateButtonContent] = None
+    image: Lenient[MediaContent] = None
+    audio: Lenient[MediaContent] = None
+    video: Lenient[MediaContent] = None
+    document: Lenient[MediaContent] = None
+    sticker: Lenient[MediaContent] = None
+    location: Lenient[LocationContent] = None
     contacts: Annotated[list[SharedContact] | None, WrapValidator(_lenient)] = None
-    reaction: _content(ReactionContent) = None
-    order: _content(OrderContent) = None
-    system: _content(SystemContent) = None
-    unsupported: _content(UnsupportedContent) = None
-    revoke: _content(RevokeContent) = None
+    reaction: Lenient[ReactionContent] = None
+    order: Lenient[OrderContent] = None
+    system: Lenient[SystemContent] = None
+    unsupported: Lenient[UnsupportedContent] = None
+    revoke: Lenient[RevokeContent] = None
 
 
 class Status(MetaModel):
@@ -273,7 +274,7 @@ class Status(MetaModel):
 
 class ChangeValue(MetaModel):
     messaging_product: str | None = None
-    metadata: _content(Metadata) = None
+    metadata: Lenient[Metadata] = None
     contacts: Annotated[list[Contact], WrapValidator(_lenient_list)] = Field(default_factory=list)
     messages: Annotated[list[MessageEnvelope], WrapValidator(_lenient_list)] = Field(default_factory=list)
     statuses: Annotated[list[Status], WrapValidator(_lenient_list)] = Field(default_factory=list)

@@ -83,7 +83,9 @@ class ApiKeyRepository:
 
     def authenticate(self, api_key: str | None) -> TenantContext | None:
         """The caller's tenant, principal and role, or None for any key that does not verify."""
-        match = KEY_PATTERN.match(api_key or "")
+        if not api_key:
+            return None
+        match = KEY_PATTERN.match(api_key)
         if not match:
             return None
         tenant_id, key_id, _ = match.groups()

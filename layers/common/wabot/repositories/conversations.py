@@ -24,7 +24,7 @@ import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wabot import keys
 from wabot.dynamo import (
@@ -40,6 +40,9 @@ from wabot.dynamo import (
 from wabot.models.conversation import PendingLlmMessage, ReplyPlan, UserProfile
 from wabot.tenancy import TenantContext
 from wabot.tenant_credentials import client_for
+
+if TYPE_CHECKING:  # the type only: the funnel worker never loads the LLM backends
+    from wabot.llm.backends import Role as ChatRole
 
 USER_SK_PREFIX = "USER#"
 PROFILE_SK = "PROFILE"
@@ -262,7 +265,8 @@ class ConversationStore:
                 "pk": pk, "sk": f"HIST#{stamp}#{i}", "role": role, "text": text[:8000],
                 "expires_at": self._expires()}))
 
-    def history(self, tenant: TenantContext, instance_id: str, user_key: str, turns: int) -> list[tuple[str, str]]:
+    def history(self, tenant: TenantContext, instance_id: str, user_key: str,
+                turns: int) -> list[tuple[ChatRole, str]]:
         """The last `turns` exchanges (user + assistant), oldest first."""
         if turns <= 0:
             return []

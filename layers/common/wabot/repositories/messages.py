@@ -96,7 +96,7 @@ class MessageLog:
                 found[item["sk"].removeprefix("OUT#")] = item
             request = answer.get("UnprocessedKeys") or {}
         for entry in entries:
-            item = found.get(entry.wamid or "")
-            if item:
-                entry.status = item.get("status")
-                entry.error = item.get("error")
+            status = found.get(entry.wamid or "")
+            if status:
+                entry.status = status.get("status")
+                entry.error = status.get("error")

@@ -69,7 +69,7 @@ class SecretStore:
                 return None
             raise  # SSM unreachable or throttled: a transient failure, not "no secret"
         self._fetched_version[path] = config.version
-        return value or None
+        return value if isinstance(value, str) and value else None  # SSM gives text (no transform asked)
 
     def put(self, tenant: TenantContext, instance_id: str, name: str, value: str) -> None:
         """Store (or rotate) a secret as SecureString; readers pick it up on the next config version."""
@@ -81,7 +81,7 @@ class SecretStore:
         path = keys.tenant_secret_path(self._prefix, tenant, *parts)
         try:
             value = self._provider(tenant).get(path, decrypt=True, max_age=self._max_age, force_fetch=force_fetch)
-            return value or None
+            return value if isinstance(value, str) and value else None
         except GetParameterError as exc:
             if _is_not_found(exc):
                 return None

@@ -165,8 +165,8 @@ class BatchedStats(StatsRepository):
         added, facts = self._pending.setdefault((tenant.tenant_id, instance_id, day), ({}, {}))
         for name, value in counters.items():
             added[name] = added.get(name, 0) + int(value)
-        for name, value in (latest or {}).items():
-            facts[name] = max(facts.get(name, value), value)  # ISO times: the latest wins
+        for name, at in (latest or {}).items():
+            facts[name] = max(facts.get(name, at), at)  # ISO times: the latest wins
 
     def flush(self) -> None:
         pending, self._pending = self._pending, {}

@@ -178,7 +178,8 @@ class GraphClient:
     def debug_token(self, input_token: str, app_token: str) -> dict[str, Any]:
         """`{is_valid, expires_at, scopes, ...}` of `input_token` (needs an app token)."""
         body = self._call("GET", "debug_token", app_token, "debug_token", params={"input_token": input_token})
-        return body.get("data") if isinstance(body.get("data"), dict) else {}
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
 
     def upload_media(self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str) -> str:
         body = self._call("POST", f"{phone_number_id}/media", token, "upload_media",

@@ -8,6 +8,7 @@ title 24, description 72, id 200; section titles 24, required with more than one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -135,37 +136,91 @@ def _header_footer(message: ButtonsMessage | ListMessage) -> dict[str, Any]:
     return parts
 
 
+def _text_body(message: TextMessage) -> dict[str, Any]:
+    return {"type": "text", "text": {"preview_url": message.preview_url, "body": message.body}}
+
+
+def _buttons_body(message: ButtonsMessage) -> dict[str, Any]:
+    return {"type": "interactive", "interactive": {
+        "type": "button", **_header_footer(message), "body": {"text": message.body},
+        "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in message.buttons]}}}
+
+
+def _list_body(message: ListMessage) -> dict[str, Any]:
+    return {"type": "interactive", "interactive": {
+        "type": "list", **_header_footer(message), "body": {"text": message.body},
+        "action": {"button": message.button, "sections": [
+            {**({"title": s.title} if s.title else {}),
+             "rows": [row.model_dump(exclude_none=True) for row in s.rows]} for s in message.sections]}}}
+
+
+def _audio_body(message: AudioMessage) -> dict[str, Any]:
+    return {"type": "audio", "audio": {"id": message.media_id, **({"voice": True} if message.voice else {})}}
+
+
+def _media_body(message: MediaMessage) -> dict[str, Any]:
+    media: dict[str, Any] = {"link": message.link} if message.link else {"id": message.media_id}
+    if message.caption:
+        media["caption"] = message.caption
+    if message.filename and message.media_type == "document":
+        media["filename"] = message.filename
+    return {"type": message.media_type, message.media_type: media}
+
+
+# The Graph API's `type` and content of each outbound message, by its `kind`.
+_GRAPH_BODIES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "text": _text_body, "buttons": _buttons_body, "list": _list_body, "audio": _audio_body, "media": _media_body,
+}
+
+
 def to_graph_payload(message: Any, recipient: Recipient, reply_to: str | None = None) -> dict[str, Any]:
     """The JSON body of `POST /{phone_number_id}/messages`."""
+    build = _GRAPH_BODIES.get(getattr(message, "kind", None) or "") if isinstance(message, _Strict) else None
+    if build is None:
+        raise TypeError(f"not an outbound message: {type(message).__name__}")
     payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
                                **recipient.graph_fields()}
     if reply_to:
         payload["context"] = {"message_id": reply_to}
-    if isinstance(message, TextMessage):
-        payload.update(type="text", text={"preview_url": message.preview_url, "body": message.body})
-    elif isinstance(message, ButtonsMessage):
-        payload.update(type="interactive", interactive={
-            "type": "button", **_header_footer(message), "body": {"text": message.body},
-            "action": {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}}
-                                   for b in message.buttons]}})
-    elif isinstance(message, ListMessage):
-        payload.update(type="interactive", interactive={
-            "type": "list", **_header_footer(message), "body": {"text": message.body},
-            "action": {"button": message.button, "sections": [
-                {**({"title": s.title} if s.title else {}),
-                 "rows": [row.model_dump(exclude_none=True) for row in s.rows]} for s in message.sections]}})
-    elif isinstance(message, AudioMessage):
-        payload.update(type="audio", audio={"id": message.media_id, **({"voice": True} if message.voice else {})})
-    elif isinstance(message, MediaMessage):
-        media: dict[str, Any] = {"link": message.link} if message.link else {"id": message.media_id}
-        if message.caption:
-            media["caption"] = message.caption
-        if message.filename and message.media_type == "document":
-            media["filename"] = message.filename
-        payload.update(type=message.media_type, **{message.media_type: media})
-    else:
-        raise TypeError(f"not an outbound message: {type(message).__name__}")
+    payload.update(build(message))
     return payload
+
+
+def _parse_text(payload: dict[str, Any]) -> TextMessage:
+    text = payload["text"]
+    return TextMessage(body=text["body"], preview_url=bool(text.get("preview_url", False)))
+
+
+def _parse_audio(payload: dict[str, Any]) -> AudioMessage:
+    audio = payload["audio"]
+    return AudioMessage(media_id=audio["id"], voice=bool(audio.get("voice", False)))
+
+
+def _parse_media(payload: dict[str, Any]) -> MediaMessage:
+    kind = payload["type"]
+    media = payload[kind]
+    return MediaMessage(media_type=kind, link=media.get("link"), media_id=media.get("id"),
+                        caption=media.get("caption"), filename=media.get("filename"))
+
+
+def _parse_interactive(payload: dict[str, Any]) -> ButtonsMessage | ListMessage | None:
+    interactive = payload["interactive"]
+    common = {"body": interactive["body"]["text"],
+              "header": (interactive.get("header") or {}).get("text"),
+              "footer": (interactive.get("footer") or {}).get("text")}
+    action = interactive["action"]
+    if interactive["type"] == "button":
+        return ButtonsMessage(**common, buttons=[ReplyButton(**b["reply"]) for b in action["buttons"]])
+    if interactive["type"] == "list":
+        return ListMessage(**common, button=action["button"], sections=[ListSection(**s) for s in action["sections"]])
+    return None
+
+
+# The outbound message of each Graph API `type` (None: a kind of that type the platform does not send).
+_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "text": _parse_text, "audio": _parse_audio, "image": _parse_media, "document": _parse_media,
+    "video": _parse_media, "interactive": _parse_interactive,
+}
 
 
 def from_graph_payload(payload: Any) -> Any:
@@ -178,28 +233,11 @@ def from_graph_payload(payload: Any) -> Any:
     if not payload.get("to") and not payload.get("recipient"):
         raise ValueError("to or recipient is required")
     kind = payload.get("type")
+    parse = _PARSERS.get(kind) if isinstance(kind, str) else None
     try:
-        if kind == "text":
-            text = payload["text"]
-            return TextMessage(body=text["body"], preview_url=bool(text.get("preview_url", False)))
-        if kind == "audio":
-            audio = payload["audio"]
-            return AudioMessage(media_id=audio["id"], voice=bool(audio.get("voice", False)))
-        if kind in ("image", "document", "video"):
-            media = payload[kind]
-            return MediaMessage(media_type=kind, link=media.get("link"), media_id=media.get("id"),
-                                caption=media.get("caption"), filename=media.get("filename"))
-        if kind == "interactive":
-            interactive = payload["interactive"]
-            common = {"body": interactive["body"]["text"],
-                      "header": (interactive.get("header") or {}).get("text"),
-                      "footer": (interactive.get("footer") or {}).get("text")}
-            action = interactive["action"]
-            if interactive["type"] == "button":
-                return ButtonsMessage(**common, buttons=[ReplyButton(**b["reply"]) for b in action["buttons"]])
-            if interactive["type"] == "list":
-                return ListMessage(**common, button=action["button"],
-                                   sections=[ListSection(**s) for s in action["sections"]])
+        message = parse(payload) if parse else None
     except (KeyError, TypeError) as exc:
         raise ValueError(f"missing or malformed field: {exc}") from None
-    raise ValueError(f"unsupported message type {kind!r}")
+    if message is None:
+        raise ValueError(f"unsupported message type {kind!r}")
+    return message

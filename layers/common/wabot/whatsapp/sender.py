@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from wabot.models.instance import InstanceConfig
@@ -95,7 +96,7 @@ class ReplySender:
                 token, wamid = self._send(tenant, config, token, replies[index], deadline - PROGRESS_RESERVE_SECONDS)
                 sent_now += 1
                 wamids.append(wamid)
-                self._record_progress(lambda n, w=wamid: on_sent(n, w), index + 1, deadline)
+                self._record_progress(on_sent, index + 1, wamid, deadline)
             return Delivery(sent_now, completed=True, message_ids=tuple(wamids))
         except DeliveryStopped as stop:
             self.logger.warning("reply not delivered", extra={"reason": str(stop)})
@@ -104,12 +105,12 @@ class ReplySender:
         except GraphError as error:
             raise DeliveryInterrupted(sent_now) from error
 
-    def _record_progress(self, on_sent: Callable[[int], None], sent: int, deadline: float) -> None:
+    def _record_progress(self, on_sent: Callable[[int, str], None], sent: int, wamid: str, deadline: float) -> None:
         """A message is out: losing this write would resend it on a retry, so try hard."""
         delay = 0.05
         for attempt in range(1, 10):
             try:
-                on_sent(sent)
+                on_sent(sent, wamid)
                 return
             except Exception:
                 if attempt >= 3 and time.monotonic() + delay >= deadline:
@@ -133,8 +134,7 @@ class ReplySender:
         refreshed = False
         while True:
             try:
-                wamid = send_with_retries(lambda t=token: self.graph.send(config.phone_number_id, t, payload),
-                                          deadline)
+                wamid = send_with_retries(partial(self.graph.send, config.phone_number_id, token, payload), deadline)
                 return token, wamid
             except GraphError as error:
                 if error.token_invalid and not refreshed:
