@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from wabot import metrics, snapstart, tracing
@@ -38,7 +39,7 @@ def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     authorizer = app.current_event.request_context.authorizer
     claims = (authorizer.get_lambda if authorizer else None) or {}
     try:
-        caller = TenantContext(claims.get("tenant_id"), principal_id=claims["principal_id"], role=claims["role"])
+        caller = TenantContext(claims["tenant_id"], principal_id=claims["principal_id"], role=claims["role"])
     except (KeyError, TenantContextError):
         return json_message(401, "unauthorized")
     if caller.role not in ("admin", "user", "guest"):
@@ -122,7 +123,7 @@ def _is_undecodable(event: dict) -> bool:
 @metrics.log_metrics(service="admin")
 @tracing.capture_lambda_handler("admin")
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     if _is_undecodable(event):
         return {"statusCode": 422, "headers": {"Content-Type": content_types.APPLICATION_JSON},
                 "body": json.dumps({"statusCode": 422, "detail": [

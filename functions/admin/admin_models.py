@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -17,7 +17,6 @@ from wabot.models.principal import PRINCIPAL_PATTERN, Role
 from wabot.repositories.llm_config import ProviderKind, TenantSettings
 from wabot.tenancy import SLUG_PATTERN
 
-TemplateName = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]
 FLOW_DOCUMENT = "a flow document (JSON Schema: GET /admin/funnel/schema.json; README: the flow language)"
 
 
@@ -59,7 +58,15 @@ def _input_field(name: str, required: bool) -> tuple[Any, Any]:
     return annotation | None, Field(default=None, description=info.description)  # rules apply to a value, not null
 
 
-class InstanceInput(BaseModel):
+class _Derived(BaseModel):
+    """A model whose fields are derived from InstanceConfig at run time (create_model below): to the
+    type checker each of them is Any."""
+
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...
+
+
+class InstanceInput(_Derived):
     """Base of the instance create and update models (fields: derived from InstanceConfig below)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -81,16 +88,28 @@ def _instance_input_fields(create: bool) -> dict[str, Any]:
     return fields | ACTIONS
 
 
-# What an admin may set. On PUT every field is optional and only given ones change.
-InstanceUpdate = create_model("InstanceUpdate", __base__=InstanceInput, **_instance_input_fields(create=False))
-InstanceCreate = create_model(
-    "InstanceCreate", __base__=InstanceInput, **_instance_input_fields(create=True),
-    funnel_template=(TemplateName | None, Field(default=None, description="start with this flow template "
-                                                "(GET /admin/funnel/templates); default: the sales funnel")))
+if TYPE_CHECKING:  # what the type checker sees of the models derived at run time below
+    class InstanceUpdate(InstanceInput): ...
 
-MaskedSecrets = create_model("MaskedSecrets", **{
-    name: (str | None, Field(description="last 4 characters at most, or null when not set"))
-    for name in SECRET_NAMES})
+    class InstanceCreate(InstanceInput): ...
+
+    class MaskedSecrets(_Derived): ...
+
+    class InstanceOut(_Derived):
+        def __init__(self, **data: Any) -> None: ...
+else:
+    TemplateName = Literal[tuple(TEMPLATES)]  # the shipped templates' names (a value only: built at run time)
+
+    # What an admin may set. On PUT every field is optional and only given ones change.
+    InstanceUpdate = create_model("InstanceUpdate", __base__=InstanceInput, **_instance_input_fields(create=False))
+    InstanceCreate = create_model(
+        "InstanceCreate", __base__=InstanceInput, **_instance_input_fields(create=True),
+        funnel_template=(TemplateName | None, Field(default=None, description="start with this flow template "
+                                                    "(GET /admin/funnel/templates); default: the sales funnel")))
+
+    MaskedSecrets = create_model("MaskedSecrets", **{
+        name: (str | None, Field(description="last 4 characters at most, or null when not set"))
+        for name in SECRET_NAMES})
 
 
 def _output_field(name: str) -> tuple[Any, Any]:
@@ -99,15 +118,17 @@ def _output_field(name: str) -> tuple[Any, Any]:
     return _constrained(info.annotation, metadata), Field(description=info.description)
 
 
-# Every stored field but the tenant (the caller's) and the id (renamed `id`); secrets only masked.
-InstanceOut = create_model(
-    "InstanceOut",
-    id=(str, Field(description="the instance id (a slug of its name)")),
-    webhook_url=(str, Field(description="paste into Meta's app dashboard, with the verify token")),
-    **{name: _output_field(name) for name in InstanceConfig.model_fields if name not in ("tenant_id", "instance_id")},
-    secrets=(MaskedSecrets, ...),
-    generated_notify_secret=(str | None, Field(default=None, description="only in the answer that generated it")),
-)
+if not TYPE_CHECKING:
+    # Every stored field but the tenant (the caller's) and the id (renamed `id`); secrets only masked.
+    InstanceOut = create_model(
+        "InstanceOut",
+        id=(str, Field(description="the instance id (a slug of its name)")),
+        webhook_url=(str, Field(description="paste into Meta's app dashboard, with the verify token")),
+        **{name: _output_field(name) for name in InstanceConfig.model_fields
+           if name not in ("tenant_id", "instance_id")},
+        secrets=(MaskedSecrets, ...),
+        generated_notify_secret=(str | None, Field(default=None, description="only in the answer that generated it")),
+    )
 
 
 class InstanceList(BaseModel):

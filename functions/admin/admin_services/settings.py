@@ -45,8 +45,8 @@ class TenantSettingsService(ResourceService):
     def get_settings(self, caller: TenantContext) -> SettingsOut:
         settings = self.stores.llm_config.settings(caller)
         masked = self.stores.secrets.masked_tenant_secret
-        return SettingsOut(**settings.model_dump(), **{
-            name: masked(caller, "settings", name) for name in TENANT_SECRET_SETTINGS})
+        return SettingsOut.model_validate({**settings.model_dump(), **{
+            name: masked(caller, "settings", name) for name in TENANT_SECRET_SETTINGS}})
 
     def update_settings(self, caller: TenantContext, data: SettingsUpdate) -> SettingsOut:
         require_admin(caller)

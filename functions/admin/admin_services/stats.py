@@ -32,7 +32,8 @@ class StatsService(ResourceService):
     def instance_stats(self, caller: TenantContext, instance_id: str, days: int) -> InstanceStats:
         self._load(caller, instance_id)
         rows = self.stores.stats.days(caller, instance_id, days=days)
-        return InstanceStats(id=instance_id, days=rows, totals=sum_counters([row["counters"] for row in rows]))
+        return InstanceStats.model_validate({"id": instance_id, "days": rows,
+                                             "totals": sum_counters([row["counters"] for row in rows])})
 
     def reset_stats(self, caller: TenantContext, instance_id: str) -> StatsReset:
         self._load(caller, instance_id, write=True)
