@@ -111,8 +111,9 @@ def test_redelivery_after_a_send_failure_resumes_without_asking_again(llm, acme,
     from tests.integration.funnel_harness import graph_error
 
     llm.graph.failures = [graph_error(131000, 500)] * 30
-    # About 2 s of function time: enough for the LLM, not for outlasting the Graph API failures.
-    monkeypatch.setattr(llm.module.worker().consumer, "safety_margin", 88.0)
+    # About 4 s of function time: enough for the LLM on a busy machine, not for outlasting 30
+    # Graph API failures (their backoff alone is longer).
+    monkeypatch.setattr(llm.module.worker().consumer, "safety_margin", 86.0)
     monkeypatch.setattr(llm_service, "RESERVE_SECONDS", 0.5)
     event = message_event(acme, text="long question")
     assert llm.ask(event, "sqs-1") == ["sqs-1"]
